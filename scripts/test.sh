@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs, then runs every test.
+# Usage (from the repository root): bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+if [ ! -d ../shared/spec/captures ]; then
+  echo "warning: ../shared (the SDK captures) is not beside this checkout; capture tests will fail" >&2
+fi
+
+cargo test --workspace --locked 2>&1
