@@ -1,0 +1,268 @@
+//! The engine contract: what the server sends an engine and what comes back.
+//! Wire-neutral: no Gemini JSON, no HTTP.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+/// What a loaded model is and can do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    /// The local model id (`models/<id>` on the wire).
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    /// Context window in tokens (prompt + output).
+    pub context_length: u32,
+    /// Largest maxOutputTokens accepted.
+    pub max_output_tokens: u32,
+    pub capabilities: Capabilities,
+}
+
+/// Features a model (and the engine running it) supports. Anything a request
+/// asks for beyond these is a 400 naming the field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Capabilities {
+    /// The model can think (emits thought text before its answer).
+    pub thinking: bool,
+    /// Media kinds the model can read, as MIME type prefixes ("image/").
+    pub media: Vec<String>,
+    /// Function declarations can be rendered and calls parsed.
+    pub function_calling: bool,
+    /// Output can be constrained by a JSON schema / an enum.
+    pub constrained_output: bool,
+}
+
+impl Capabilities {
+    pub fn reads(&self, mime_type: &str) -> bool {
+        self.media.iter().any(|p| mime_type.starts_with(p.as_str()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Model,
+}
+
+/// One piece of a turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    Text(String),
+    /// Bytes the model reads (image, audio, video, document).
+    Media { mime_type: String, data: Arc<Vec<u8>> },
+    /// A function call the model made earlier.
+    ToolCall { id: Option<String>, name: String, args: serde_json::Value },
+    /// The result of a function call, sent back by the user.
+    ToolResult { id: Option<String>, name: String, response: serde_json::Value },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub role: Role,
+    pub segments: Vec<Segment>,
+}
+
+/// A function the model may call; `parameters` is JSON Schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// The conversation to continue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prompt {
+    pub system: Option<String>,
+    pub turns: Vec<Turn>,
+    pub tools: Vec<ToolSpec>,
+}
+
+/// Sampling parameters, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// 0 means greedy.
+    pub temperature: f32,
+    pub top_k: Option<u32>,
+    pub top_p: Option<f32>,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    /// Same seed + same request = same output on the same machine.
+    pub seed: Option<u64>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            seed: None,
+        }
+    }
+}
+
+/// How much the model may think.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ThinkingBudget {
+    /// The model decides.
+    #[default]
+    Dynamic,
+    Off,
+    Tokens(u32),
+}
+
+/// A constraint on the answer's text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputConstraint {
+    /// Any JSON value.
+    Json,
+    /// JSON valid against this JSON Schema.
+    JsonSchema(serde_json::Value),
+    /// Exactly one of these strings.
+    Enum(Vec<String>),
+}
+
+/// A validated generation request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateRequest {
+    pub prompt: Prompt,
+    pub sampling: SamplingParams,
+    /// None: until the end of turn or the end of the context window.
+    pub max_output_tokens: Option<u32>,
+    pub stop_sequences: Vec<String>,
+    /// Independent samples of the same prompt (>= 1).
+    pub candidate_count: u32,
+    /// Some(n): report the chosen token's logprob and the top n alternatives.
+    pub logprobs: Option<u32>,
+    pub thinking: ThinkingBudget,
+    pub constraint: Option<OutputConstraint>,
+    pub tool_choice: ToolChoice,
+    /// Detail at which media are read (None: the model's default).
+    pub media_resolution: Option<MediaDetail>,
+}
+
+/// Whether and which functions the model may call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ToolChoice {
+    /// The model decides.
+    #[default]
+    Auto,
+    /// The model must call one of these functions (all declared ones if empty).
+    Any(Vec<String>),
+    /// The model must not call functions.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaDetail {
+    Low,
+    Medium,
+    High,
+}
+
+/// Why a candidate stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// End of turn or a stop sequence.
+    Stop,
+    MaxTokens,
+    MalformedFunctionCall,
+}
+
+/// Kind of text in a delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    Answer,
+    Thought,
+}
+
+/// One alternative token with its log probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub token_id: i32,
+    pub logprob: f32,
+}
+
+/// The chosen token and the top alternatives at one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepLogprobs {
+    pub chosen: TokenLogprob,
+    pub top: Vec<TokenLogprob>,
+}
+
+/// Token counts of one candidate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CandidateUsage {
+    /// Answer tokens.
+    pub output_tokens: u32,
+    /// Thought tokens.
+    pub thought_tokens: u32,
+}
+
+/// What an engine emits for one request, in order: `Started`, then deltas
+/// and one `Finished` per candidate (candidates interleave), or `Failed`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    Started {
+        prompt_tokens: u32,
+        /// Prompt tokens whose KV was reused from an earlier request.
+        cached_tokens: u32,
+    },
+    Delta {
+        candidate: u32,
+        kind: TextKind,
+        text: String,
+        /// Tokens behind this text (0 when text was held back earlier).
+        tokens: u32,
+        logprobs: Vec<StepLogprobs>,
+    },
+    ToolCall {
+        candidate: u32,
+        id: Option<String>,
+        name: String,
+        args: serde_json::Value,
+    },
+    Finished {
+        candidate: u32,
+        reason: FinishReason,
+        usage: CandidateUsage,
+    },
+    Failed(EngineError),
+}
+
+/// The receiving end of a generation. Dropping it cancels the generation.
+pub type EventStream = mpsc::Receiver<EngineEvent>;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// The request cannot be served as asked (a 400).
+    #[error("{message}")]
+    InvalidRequest { field: Option<String>, message: String },
+    /// No capacity now (a 429).
+    #[error("{0}")]
+    Overloaded(String),
+    /// The engine is shutting down or gone (a 503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or a backend failure (a 500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A loaded model behind the contract. Implementations own their threads;
+/// calls here never block on generation.
+pub trait Engine: Send + Sync {
+    fn info(&self) -> &ModelInfo;
+
+    /// Tokens the prompt occupies once rendered through the chat template.
+    fn count_tokens(&self, prompt: &Prompt) -> Result<u32, EngineError>;
+
+    /// Starts a generation. Events arrive on the returned stream; dropping
+    /// it stops the generation and frees its resources.
+    fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError>;
+}

@@ -1,0 +1,10 @@
+//! hearth's wire-neutral engine: the request/event contract, sampling and
+//! text assembly shared by every engine implementation.
+
+pub mod contract;
+pub mod sampler;
+pub mod text;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use contract::*;
