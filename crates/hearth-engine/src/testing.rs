@@ -31,6 +31,8 @@ pub struct TestEngineOptions {
     pub info: ModelInfo,
     /// Pause between tokens (to observe streaming and cancellation).
     pub token_delay: Duration,
+    /// Never sample the end token: answers run to maxOutputTokens.
+    pub endless: bool,
 }
 
 impl TestEngineOptions {
@@ -45,6 +47,7 @@ impl TestEngineOptions {
                 capabilities: Capabilities::default(),
             },
             token_delay: Duration::ZERO,
+            endless: false,
         }
     }
 }
@@ -159,11 +162,12 @@ impl Engine for TestEngine {
             .min(limit - prompt_tokens);
         let (tx, rx) = mpsc::channel(64);
         let delay = self.opts.token_delay;
+        let endless = self.opts.endless;
         let cancelled = self.cancelled.clone();
         let thinks = self.opts.info.capabilities.thinking;
         self.started.fetch_add(1, Ordering::SeqCst);
         std::thread::spawn(move || {
-            let run = Run { req, max_tokens, tx, delay, thinks, hash: fnv(rendered.as_bytes(), 0xcbf2_9ce4_8422_2325) };
+            let run = Run { req, max_tokens, tx, delay, thinks, endless, hash: fnv(rendered.as_bytes(), 0xcbf2_9ce4_8422_2325) };
             if run.go(prompt_tokens).is_err() {
                 cancelled.fetch_add(1, Ordering::SeqCst);
             }
@@ -178,6 +182,7 @@ struct Run {
     tx: mpsc::Sender<EngineEvent>,
     delay: Duration,
     thinks: bool,
+    endless: bool,
     hash: u64,
 }
 
@@ -225,6 +230,9 @@ impl Run {
                 return Err(Gone);
             }
             let mut l = logits(self.hash, &generated);
+            if self.endless {
+                l[EOS as usize] = f32::NEG_INFINITY;
+            }
             let s = sampler.sample(&generated, &mut l);
             if s.token == EOS {
                 break FinishReason::Stop;

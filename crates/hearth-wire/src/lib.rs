@@ -19,7 +19,7 @@ mod tools;
 
 pub use config::*;
 pub use content::*;
-pub use decode::{from_slice, DecodeError};
+pub use decode::{from_slice, to_snake, DecodeError};
 pub use error::*;
 pub use files::*;
 pub use models::*;

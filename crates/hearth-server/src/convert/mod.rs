@@ -1,0 +1,79 @@
+//! Gemini <-> engine translation, the only place that knows both sides.
+//! Requests are validated on the way in: every field is honoured or turned
+//! into a 400 that names it.
+
+pub mod config;
+mod prompt;
+mod response;
+mod schema;
+
+pub use prompt::{count_request_prompt, prompt_from_contents};
+pub use response::{CandidateSet, ChunkBuilder, ResponseMeta};
+pub use schema::schema_to_json;
+pub use config as config_defaults;
+
+use hearth_engine::{GenerateRequest, ModelInfo};
+use hearth_wire::GenerateContentRequest;
+
+use crate::error::ApiError;
+
+/// A generateContent request the engine can run as is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRequest {
+    pub engine: GenerateRequest,
+    /// Return thought parts (they are always counted).
+    pub include_thoughts: bool,
+    /// Return logprobsResult.
+    pub response_logprobs: bool,
+}
+
+/// Validates a request against the model that will run it.
+pub fn validate(
+    req: GenerateContentRequest,
+    path_model: &str,
+    info: &ModelInfo,
+) -> Result<ValidRequest, ApiError> {
+    if let Some(m) = &req.model {
+        let bare = |s: &str| s.strip_prefix("models/").unwrap_or(s).to_string();
+        if bare(m) != bare(path_model) {
+            return Err(ApiError::field(
+                "model",
+                format!("the body names {m} but the URL names {path_model}"),
+            ));
+        }
+    }
+    if let Some(c) = &req.cached_content {
+        return Err(ApiError::permission_denied(format!(
+            "CachedContent not found (or permission denied): {c}. hearth has no cachedContents yet; \
+             it reuses the KV of repeated prompt prefixes by itself."
+        )));
+    }
+    let tools = prompt::function_tools(req.tools.as_deref(), info)?;
+    let tool_choice = prompt::tool_choice(req.tool_config.as_ref(), &tools)?;
+    let prompt = prompt_from_contents(&req.contents, req.system_instruction.as_ref(), tools, info)?;
+    if prompt.turns.last().is_some_and(|t| t.role == hearth_engine::Role::Model) {
+        return Err(ApiError::field(
+            &format!("contents[{}].role", req.contents.len() - 1),
+            "the last turn must be a user turn (role \"user\"): hearth answers the user, it does not extend a model turn",
+        ));
+    }
+    let cfg = config::validate_config(req.generation_config.unwrap_or_default(), info)?;
+    // safetySettings: decoded (categories and thresholds checked by the
+    // parser) and accepted; hearth does not filter (README).
+    Ok(ValidRequest {
+        engine: GenerateRequest {
+            prompt,
+            sampling: cfg.sampling,
+            max_output_tokens: cfg.max_output_tokens,
+            stop_sequences: cfg.stop_sequences,
+            candidate_count: cfg.candidate_count,
+            logprobs: cfg.logprobs,
+            thinking: cfg.thinking,
+            constraint: cfg.constraint,
+            tool_choice,
+            media_resolution: cfg.media_resolution,
+        },
+        include_thoughts: cfg.include_thoughts,
+        response_logprobs: cfg.logprobs.is_some(),
+    })
+}

@@ -1,0 +1,279 @@
+//! contents, systemInstruction and tools -> the engine's Prompt.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use hearth_engine::{ModelInfo, Prompt, Role, Segment, ToolChoice, ToolSpec, Turn};
+use hearth_wire::{Content, CountTokensRequest, FunctionCallingMode, Part, Tool, ToolConfig};
+
+use super::schema_to_json;
+use crate::error::ApiError;
+
+/// MIME types Gemini reads as media (checklist), by prefix or exact name.
+const MEDIA_TYPES: &[&str] = &[
+    "image/png", "image/jpeg", "image/webp", "image/heic", "image/heif",
+    "audio/wav", "audio/mp3", "audio/mpeg", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac",
+    "video/mp4", "video/mpeg", "video/mov", "video/quicktime", "video/avi", "video/x-flv",
+    "video/mpg", "video/webm", "video/wmv", "video/3gpp",
+    "application/pdf",
+];
+
+/// Document types read as plain text.
+const TEXT_TYPES: &[&str] = &[
+    "text/plain", "text/html", "text/css", "text/csv", "text/md", "text/markdown", "text/xml",
+    "text/rtf", "application/rtf", "text/javascript", "application/x-javascript",
+    "text/x-python", "application/x-python", "application/json", "application/xml",
+];
+
+pub fn prompt_from_contents(
+    contents: &[Content],
+    system: Option<&Content>,
+    tools: Vec<ToolSpec>,
+    info: &ModelInfo,
+) -> Result<Prompt, ApiError> {
+    if contents.is_empty() {
+        return Err(ApiError::field("contents", "contents is not specified"));
+    }
+    let mut turns = Vec::with_capacity(contents.len());
+    for (i, content) in contents.iter().enumerate() {
+        turns.push(turn(i, content, info)?);
+    }
+    Ok(Prompt { system: system_text(system)?, turns, tools })
+}
+
+fn turn(i: usize, content: &Content, info: &ModelInfo) -> Result<Turn, ApiError> {
+    let role = match content.role.as_deref() {
+        None | Some("") | Some("user") => Role::User,
+        Some("model") => Role::Model,
+        Some(_) => return Err(ApiError::invalid("Please use a valid role: user, model.")),
+    };
+    if content.parts.is_empty() {
+        return Err(ApiError::field(
+            &format!("contents[{i}].parts"),
+            "contents.parts must not be empty.",
+        ));
+    }
+    let mut segments = Vec::with_capacity(content.parts.len());
+    for (j, part) in content.parts.iter().enumerate() {
+        let at = format!("contents[{i}].parts[{j}]");
+        if let Some(seg) = segment(&at, role, part, info)? {
+            segments.push(seg);
+        }
+    }
+    Ok(Turn { role, segments })
+}
+
+/// One part -> one segment (None: a thought summary, which Gemini does not
+/// feed back to the model either).
+fn segment(at: &str, role: Role, part: &Part, info: &ModelInfo) -> Result<Option<Segment>, ApiError> {
+    let fields = part.data_fields();
+    if fields.len() != 1 {
+        return Err(ApiError::field(
+            at,
+            format!(
+                "a part must hold exactly one of text, inlineData, fileData, functionCall, functionResponse, executableCode, codeExecutionResult (found {})",
+                if fields.is_empty() { "none".to_string() } else { fields.join(", ") }
+            ),
+        ));
+    }
+    if let Some(sig) = &part.thought_signature {
+        decode_bytes(&format!("{at}.thought_signature"), sig)?;
+    }
+    let is_media = part.inline_data.is_some() || part.file_data.is_some();
+    if part.media_resolution.is_some() && !is_media {
+        return Err(ApiError::field(&format!("{at}.media_resolution"), "mediaResolution applies to media parts only"));
+    }
+    if part.video_metadata.is_some() && !is_media {
+        return Err(ApiError::field(&format!("{at}.video_metadata"), "videoMetadata applies to video parts only"));
+    }
+    if let Some(text) = &part.text {
+        if part.thought == Some(true) {
+            return Ok(None);
+        }
+        if role == Role::User && text.is_empty() {
+            return Err(ApiError::field(&format!("{at}.text"), "Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again."));
+        }
+        return Ok(Some(Segment::Text(text.clone())));
+    }
+    if let Some(blob) = &part.inline_data {
+        return inline_segment(at, part, &blob.mime_type, &blob.data, info).map(Some);
+    }
+    if let Some(fd) = &part.file_data {
+        let id = fd.file_uri.rsplit('/').next().unwrap_or_default();
+        return Err(ApiError::permission_denied(format!(
+            "You do not have permission to access the File {id} or it may not exist."
+        )));
+    }
+    if let Some(call) = &part.function_call {
+        if role != Role::Model {
+            return Err(ApiError::field(&format!("{at}.function_call"), "functionCall parts belong in model turns"));
+        }
+        let args = serde_json::Value::Object(call.args.clone().unwrap_or_default());
+        return Ok(Some(Segment::ToolCall { id: call.id.clone(), name: call.name.clone(), args }));
+    }
+    if let Some(resp) = &part.function_response {
+        if role != Role::User {
+            return Err(ApiError::field(&format!("{at}.function_response"), "functionResponse parts belong in user turns"));
+        }
+        let id = resp.id.clone().filter(|s| !s.is_empty());
+        let response = serde_json::Value::Object(resp.response.clone());
+        return Ok(Some(Segment::ToolResult { id, name: resp.name.clone(), response }));
+    }
+    let which = if part.executable_code.is_some() { "executable_code" } else { "code_execution_result" };
+    Err(ApiError::field(
+        &format!("{at}.{which}"),
+        "code execution is a server-side tool that hearth does not provide",
+    ))
+}
+
+fn inline_segment(at: &str, part: &Part, mime: &str, data: &str, info: &ModelInfo) -> Result<Segment, ApiError> {
+    let mime = mime.trim().to_ascii_lowercase();
+    let field = format!("{at}.inline_data");
+    if mime.is_empty() {
+        return Err(ApiError::field(&format!("{field}.mime_type"), "mimeType is required"));
+    }
+    let bytes = decode_bytes(&format!("{field}.data"), data)?;
+    let base = mime.split(';').next().unwrap_or_default().trim().to_string();
+    if TEXT_TYPES.contains(&base.as_str()) {
+        if part.video_metadata.is_some() || part.media_resolution.is_some() {
+            return Err(ApiError::field(at, "videoMetadata and mediaResolution apply to media parts only"));
+        }
+        return String::from_utf8(bytes)
+            .map(Segment::Text)
+            .map_err(|_| ApiError::field(&format!("{field}.data"), format!("{base} data is not valid UTF-8 text")));
+    }
+    if !MEDIA_TYPES.contains(&base.as_str()) {
+        return Err(ApiError::field(&format!("{field}.mime_type"), format!("Unsupported MIME type: {base}")));
+    }
+    if !info.capabilities.reads(&base) {
+        return Err(ApiError::field(
+            &field,
+            format!(
+                "model '{}' cannot read {base}: it is a text-only model (no multimodal projector is loaded for it)",
+                info.id
+            ),
+        ));
+    }
+    if part.video_metadata.is_some() && !base.starts_with("video/") {
+        return Err(ApiError::field(&format!("{at}.video_metadata"), "videoMetadata applies to video parts only"));
+    }
+    Ok(Segment::Media { mime_type: base, data: Arc::new(bytes) })
+}
+
+/// Proto `bytes` in JSON: standard or URL-safe base64, padded or not.
+fn decode_bytes(field: &str, data: &str) -> Result<Vec<u8>, ApiError> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let d = data.trim();
+    [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(d).ok())
+        .ok_or_else(|| {
+            let shown: String = d.chars().take(32).collect();
+            ApiError::invalid(format!(
+                "Invalid value at '{field}' (TYPE_BYTES), Base64 decoding failed for \"{shown}\""
+            ))
+        })
+}
+
+fn system_text(system: Option<&Content>) -> Result<Option<String>, ApiError> {
+    let Some(content) = system else { return Ok(None) };
+    let mut texts = Vec::new();
+    for (j, part) in content.parts.iter().enumerate() {
+        match (&part.text, part.data_fields().len()) {
+            (Some(t), 1) => texts.push(t.as_str()),
+            _ => {
+                return Err(ApiError::field(
+                    &format!("system_instruction.parts[{j}]"),
+                    "system instructions hold text parts only",
+                ))
+            }
+        }
+    }
+    Ok((!texts.is_empty()).then(|| texts.join("\n")))
+}
+
+/// tools -> the functions the model may call. Server-side tools are refused.
+pub fn function_tools(tools: Option<&[Tool]>, info: &ModelInfo) -> Result<Vec<ToolSpec>, ApiError> {
+    let mut specs = Vec::new();
+    for (i, tool) in tools.unwrap_or_default().iter().enumerate() {
+        if let Some(name) = tool.server_side_tools().first() {
+            return Err(ApiError::field(
+                &format!("tools[{i}].{}", hearth_wire::to_snake(name)),
+                format!("{name} is a server-side tool; hearth runs models offline and provides none. Declare a function (functionDeclarations) and run it yourself."),
+            ));
+        }
+        let decls = tool.function_declarations.as_deref().unwrap_or_default();
+        if !decls.is_empty() && !info.capabilities.function_calling {
+            return Err(ApiError::field(
+                &format!("tools[{i}].function_declarations"),
+                format!("model '{}' does not support function calling in hearth yet", info.id),
+            ));
+        }
+        for (j, d) in decls.iter().enumerate() {
+            specs.push(function_spec(&format!("tools[{i}].function_declarations[{j}]"), d)?);
+        }
+    }
+    Ok(specs)
+}
+
+fn function_spec(at: &str, d: &hearth_wire::FunctionDeclaration) -> Result<ToolSpec, ApiError> {
+    let valid_name = !d.name.is_empty()
+        && d.name.len() <= 128
+        && d.name.chars().all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
+        && !d.name.starts_with(|c: char| c.is_ascii_digit());
+    if !valid_name {
+        return Err(ApiError::field(&format!("{at}.name"), "Invalid function name. Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum length of 128."));
+    }
+    if d.parameters.is_some() && d.parameters_json_schema.is_some() {
+        return Err(ApiError::field(at, "set parameters or parametersJsonSchema, not both"));
+    }
+    if d.behavior.is_some() {
+        return Err(ApiError::field(&format!("{at}.behavior"), "behavior applies to the Live API only"));
+    }
+    let parameters = match (&d.parameters, &d.parameters_json_schema) {
+        (Some(s), _) => Some(schema_to_json(&format!("{at}.parameters"), s)?),
+        (None, Some(v)) => Some(v.clone()),
+        (None, None) => None,
+    };
+    Ok(ToolSpec { name: d.name.clone(), description: d.description.clone().unwrap_or_default(), parameters })
+}
+
+pub fn tool_choice(cfg: Option<&ToolConfig>, tools: &[ToolSpec]) -> Result<ToolChoice, ApiError> {
+    let Some(cfg) = cfg else { return Ok(ToolChoice::Auto) };
+    if cfg.retrieval_config.is_some() {
+        return Err(ApiError::field("tool_config.retrieval_config", "retrievalConfig applies to server-side tools, which hearth does not provide"));
+    }
+    let Some(fc) = &cfg.function_calling_config else { return Ok(ToolChoice::Auto) };
+    if tools.is_empty() {
+        return Err(ApiError::field("tool_config.function_calling_config", "functionCallingConfig is set but no functionDeclarations are given"));
+    }
+    let allowed = fc.allowed_function_names.clone().unwrap_or_default();
+    for name in &allowed {
+        if !tools.iter().any(|t| &t.name == name) {
+            return Err(ApiError::field("tool_config.function_calling_config.allowed_function_names", format!("{name} is not a declared function")));
+        }
+    }
+    let mode = fc.mode.unwrap_or(FunctionCallingMode::Auto);
+    if !allowed.is_empty() && !matches!(mode, FunctionCallingMode::Any | FunctionCallingMode::Validated) {
+        return Err(ApiError::field("tool_config.function_calling_config.allowed_function_names", "allowedFunctionNames may be set only when mode is ANY"));
+    }
+    match mode {
+        FunctionCallingMode::Auto | FunctionCallingMode::ModeUnspecified => Ok(ToolChoice::Auto),
+        FunctionCallingMode::Any => Ok(ToolChoice::Any(allowed)),
+        FunctionCallingMode::None => Ok(ToolChoice::None),
+        FunctionCallingMode::Validated => Err(ApiError::field("tool_config.function_calling_config.mode", "mode VALIDATED is not supported by hearth yet; use AUTO, ANY or NONE")),
+    }
+}
+
+/// The prompt a countTokens request describes.
+pub fn count_request_prompt(req: &CountTokensRequest, info: &ModelInfo) -> Result<Prompt, ApiError> {
+    match (&req.contents, &req.generate_content_request) {
+        (Some(_), Some(_)) => Err(ApiError::invalid("* CountTokensRequest: set contents or generateContentRequest, not both")),
+        (None, None) => Err(ApiError::invalid("* CountTokensRequest.contents: contents is not specified")),
+        (Some(contents), None) => prompt_from_contents(contents, None, Vec::new(), info),
+        (None, Some(g)) => {
+            let tools = function_tools(g.tools.as_deref(), info)?;
+            prompt_from_contents(&g.contents, g.system_instruction.as_ref(), tools, info)
+        }
+    }
+}

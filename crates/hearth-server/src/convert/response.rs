@@ -1,0 +1,266 @@
+//! Engine events -> GenerateContentResponse (whole, or as stream chunks).
+
+use std::collections::BTreeMap;
+
+use hearth_engine::{CandidateUsage, EngineEvent, FinishReason, StepLogprobs, TextKind, TokenLogprob};
+use hearth_wire as wire;
+use wire::{Candidate, Content, GenerateContentResponse, LogprobsResult, Modality, ModalityTokenCount, Part, UsageMetadata};
+
+use crate::error::ApiError;
+
+/// What every response of one request shares.
+#[derive(Debug, Clone)]
+pub struct ResponseMeta {
+    pub response_id: String,
+    pub model_version: String,
+    pub include_thoughts: bool,
+    pub response_logprobs: bool,
+    pub candidate_count: u32,
+}
+
+fn finish_reason(r: FinishReason) -> wire::FinishReason {
+    match r {
+        FinishReason::Stop => wire::FinishReason::Stop,
+        FinishReason::MaxTokens => wire::FinishReason::MaxTokens,
+        FinishReason::MalformedFunctionCall => wire::FinishReason::MalformedFunctionCall,
+    }
+}
+
+fn logprobs_result(steps: &[StepLogprobs]) -> LogprobsResult {
+    let cand = |t: &TokenLogprob| wire::LogprobsCandidate {
+        token: Some(t.token.clone()),
+        token_id: Some(t.token_id),
+        log_probability: Some(f64::from(t.logprob)),
+    };
+    LogprobsResult {
+        chosen_candidates: steps.iter().map(|s| cand(&s.chosen)).collect(),
+        top_candidates: steps
+            .iter()
+            .map(|s| wire::TopCandidates { candidates: s.top.iter().map(cand).collect() })
+            .collect(),
+        log_probability_sum: Some(steps.iter().map(|s| f64::from(s.chosen.logprob)).sum()),
+    }
+}
+
+/// Appends text to the parts, merging with the previous part of the same kind.
+fn push_text(parts: &mut Vec<Part>, kind: TextKind, text: &str) {
+    let thought = (kind == TextKind::Thought).then_some(true);
+    if let Some(last) = parts.last_mut() {
+        if last.thought == thought {
+            if let Some(t) = &mut last.text {
+                t.push_str(text);
+                return;
+            }
+        }
+    }
+    parts.push(Part { thought, ..Part::text(text) });
+}
+
+fn function_call_part(id: &Option<String>, name: &str, args: &serde_json::Value) -> Part {
+    Part {
+        function_call: Some(wire::FunctionCall {
+            id: id.clone(),
+            name: name.to_string(),
+            args: args.as_object().cloned(),
+        }),
+        ..Part::default()
+    }
+}
+
+/// Token counts of the whole request so far.
+#[derive(Debug, Default, Clone)]
+struct Usage {
+    prompt: u32,
+    cached: u32,
+    per_candidate: BTreeMap<u32, CandidateUsage>,
+}
+
+impl Usage {
+    fn metadata(&self) -> UsageMetadata {
+        let out: u32 = self.per_candidate.values().map(|u| u.output_tokens).sum();
+        let thoughts: u32 = self.per_candidate.values().map(|u| u.thought_tokens).sum();
+        let n = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        UsageMetadata {
+            prompt_token_count: Some(n(self.prompt)),
+            cached_content_token_count: (self.cached > 0).then(|| n(self.cached)),
+            candidates_token_count: (out > 0).then(|| n(out)),
+            thoughts_token_count: (thoughts > 0).then(|| n(thoughts)),
+            total_token_count: Some(n(self.prompt + out + thoughts)),
+            prompt_tokens_details: Some(vec![ModalityTokenCount { modality: Modality::Text, token_count: n(self.prompt) }]),
+            cache_tokens_details: (self.cached > 0).then(|| vec![ModalityTokenCount { modality: Modality::Text, token_count: n(self.cached) }]),
+            ..UsageMetadata::default()
+        }
+    }
+
+    fn count(&mut self, candidate: u32, kind: TextKind, tokens: u32) {
+        let u = self.per_candidate.entry(candidate).or_default();
+        match kind {
+            TextKind::Answer => u.output_tokens += tokens,
+            TextKind::Thought => u.thought_tokens += tokens,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct CandidateState {
+    parts: Vec<Part>,
+    logprobs: Vec<StepLogprobs>,
+    finish: Option<FinishReason>,
+}
+
+/// Collects a whole generation into one response (generateContent).
+pub struct CandidateSet {
+    meta: ResponseMeta,
+    usage: Usage,
+    candidates: BTreeMap<u32, CandidateState>,
+}
+
+impl CandidateSet {
+    pub fn new(meta: ResponseMeta) -> Self {
+        CandidateSet { meta, usage: Usage::default(), candidates: BTreeMap::new() }
+    }
+
+    pub fn push(&mut self, ev: EngineEvent) -> Result<(), ApiError> {
+        match ev {
+            EngineEvent::Started { prompt_tokens, cached_tokens } => {
+                self.usage.prompt = prompt_tokens;
+                self.usage.cached = cached_tokens;
+            }
+            EngineEvent::Delta { candidate, kind, text, tokens, logprobs } => {
+                self.usage.count(candidate, kind, tokens);
+                let c = self.candidates.entry(candidate).or_default();
+                if !text.is_empty() && (kind == TextKind::Answer || self.meta.include_thoughts) {
+                    push_text(&mut c.parts, kind, &text);
+                }
+                c.logprobs.extend(logprobs);
+            }
+            EngineEvent::ToolCall { candidate, id, name, args } => {
+                let c = self.candidates.entry(candidate).or_default();
+                c.parts.push(function_call_part(&id, &name, &args));
+            }
+            EngineEvent::Finished { candidate, reason, usage } => {
+                self.usage.per_candidate.insert(candidate, usage);
+                self.candidates.entry(candidate).or_default().finish = Some(reason);
+            }
+            EngineEvent::Failed(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// The response, once the event stream has ended.
+    pub fn finish(self) -> Result<GenerateContentResponse, ApiError> {
+        let done = self.candidates.values().filter(|c| c.finish.is_some()).count();
+        if done < self.meta.candidate_count as usize {
+            return Err(ApiError::internal("the engine stopped before finishing every candidate"));
+        }
+        let candidates = self
+            .candidates
+            .into_iter()
+            .map(|(i, c)| candidate(i, c.parts, c.finish, &c.logprobs, self.meta.response_logprobs))
+            .collect();
+        Ok(GenerateContentResponse {
+            candidates: Some(candidates),
+            usage_metadata: Some(self.usage.metadata()),
+            model_version: Some(self.meta.model_version),
+            response_id: Some(self.meta.response_id),
+            prompt_feedback: None,
+        })
+    }
+}
+
+fn candidate(index: u32, parts: Vec<Part>, finish: Option<FinishReason>, logprobs: &[StepLogprobs], with_logprobs: bool) -> Candidate {
+    let avg = (with_logprobs && !logprobs.is_empty())
+        .then(|| logprobs.iter().map(|s| f64::from(s.chosen.logprob)).sum::<f64>() / logprobs.len() as f64);
+    Candidate {
+        content: Some(Content { role: Some("model".into()), parts }),
+        finish_reason: finish.map(finish_reason),
+        index: Some(index as i32),
+        avg_logprobs: avg,
+        logprobs_result: with_logprobs.then(|| logprobs_result(logprobs)),
+        ..Candidate::default()
+    }
+}
+
+/// Turns events into stream chunks. Each candidate's latest piece is held
+/// until the next one (or its end) arrives, so that the last chunk of every
+/// candidate carries both text and finishReason: a tail chunk without parts
+/// makes both SDKs' chats drop the whole turn.
+pub struct ChunkBuilder {
+    meta: ResponseMeta,
+    usage: Usage,
+    pending: BTreeMap<u32, CandidateState>,
+    finished: u32,
+}
+
+impl ChunkBuilder {
+    pub fn new(meta: ResponseMeta) -> Self {
+        ChunkBuilder { meta, usage: Usage::default(), pending: BTreeMap::new(), finished: 0 }
+    }
+
+    /// Chunks ready to send after this event (Err: a mid-stream error).
+    pub fn push(&mut self, ev: EngineEvent) -> Result<Vec<GenerateContentResponse>, ApiError> {
+        let mut out = Vec::new();
+        match ev {
+            EngineEvent::Started { prompt_tokens, cached_tokens } => {
+                self.usage.prompt = prompt_tokens;
+                self.usage.cached = cached_tokens;
+            }
+            EngineEvent::Delta { candidate, kind, text, tokens, logprobs } => {
+                self.usage.count(candidate, kind, tokens);
+                let shown = !text.is_empty() && (kind == TextKind::Answer || self.meta.include_thoughts);
+                if shown {
+                    out.extend(self.flush_if_has_parts(candidate));
+                }
+                let p = self.pending.entry(candidate).or_default();
+                if shown {
+                    push_text(&mut p.parts, kind, &text);
+                }
+                p.logprobs.extend(logprobs);
+            }
+            EngineEvent::ToolCall { candidate, id, name, args } => {
+                out.extend(self.flush_if_has_parts(candidate));
+                let p = self.pending.entry(candidate).or_default();
+                p.parts.push(function_call_part(&id, &name, &args));
+            }
+            EngineEvent::Finished { candidate, reason, usage } => {
+                self.usage.per_candidate.insert(candidate, usage);
+                self.finished += 1;
+                let mut p = self.pending.remove(&candidate).unwrap_or_default();
+                p.finish = Some(reason);
+                out.push(self.chunk(candidate, p));
+            }
+            EngineEvent::Failed(e) => return Err(e.into()),
+        }
+        Ok(out)
+    }
+
+    /// Whether every candidate has finished.
+    pub fn complete(&self) -> bool {
+        self.finished >= self.meta.candidate_count
+    }
+
+    /// What is still held when the stream breaks off (sent before the error).
+    pub fn drain(&mut self) -> Vec<GenerateContentResponse> {
+        let held: Vec<(u32, CandidateState)> = std::mem::take(&mut self.pending).into_iter().collect();
+        held.into_iter().filter(|(_, p)| !p.parts.is_empty()).map(|(i, p)| self.chunk(i, p)).collect()
+    }
+
+    fn flush_if_has_parts(&mut self, candidate: u32) -> Option<GenerateContentResponse> {
+        if self.pending.get(&candidate).is_some_and(|p| !p.parts.is_empty()) {
+            let p = self.pending.remove(&candidate)?;
+            return Some(self.chunk(candidate, p));
+        }
+        None
+    }
+
+    fn chunk(&self, index: u32, p: CandidateState) -> GenerateContentResponse {
+        let with = self.meta.response_logprobs;
+        GenerateContentResponse {
+            candidates: Some(vec![candidate(index, p.parts, p.finish, &p.logprobs, with)]),
+            usage_metadata: Some(self.usage.metadata()),
+            model_version: Some(self.meta.model_version.clone()),
+            response_id: Some(self.meta.response_id.clone()),
+            prompt_feedback: None,
+        }
+    }
+}

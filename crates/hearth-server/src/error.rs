@@ -1,0 +1,105 @@
+//! The one error type of the HTTP layer: Google's JSON error body with the
+//! matching HTTP status.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hearth_engine::EngineError;
+use hearth_wire::{DecodeError, ErrorBody, Status};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into() }
+    }
+    /// 400 INVALID_ARGUMENT.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    /// 400 INVALID_ARGUMENT naming the field, as Google words it:
+    /// `* GenerateContentRequest.<field>: <message>`.
+    pub fn field(field: &str, message: impl std::fmt::Display) -> Self {
+        Self::invalid(format!("* GenerateContentRequest.{field}: {message}"))
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// The google.rpc status name for this HTTP status.
+    pub fn status_name(&self) -> &'static str {
+        match self.code.as_u16() {
+            400 => "INVALID_ARGUMENT",
+            401 => "UNAUTHENTICATED",
+            403 => "PERMISSION_DENIED",
+            404 => "NOT_FOUND",
+            409 => "ALREADY_EXISTS",
+            413 => "INVALID_ARGUMENT",
+            429 => "RESOURCE_EXHAUSTED",
+            499 => "CANCELLED",
+            501 => "UNIMPLEMENTED",
+            503 => "UNAVAILABLE",
+            504 => "DEADLINE_EXCEEDED",
+            _ => "INTERNAL",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: Status {
+                code: i32::from(self.code.as_u16()),
+                message: self.message.clone(),
+                status: self.status_name().to_string(),
+                details: None,
+            },
+        }
+    }
+
+    /// The body as JSON text; `error` is the first and only key, as the
+    /// SDKs' mid-stream error detection requires.
+    pub fn json(&self) -> String {
+        serde_json::to_string(&self.body()).unwrap_or_else(|_| {
+            format!(r#"{{"error":{{"code":500,"message":"error","status":"INTERNAL"}}}}"#)
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.code.as_u16(), self.status_name(), self.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.code, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], self.json())
+            .into_response()
+    }
+}
+
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        ApiError::invalid(e.message)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::InvalidRequest { field: Some(f), message } => ApiError::field(&f, message),
+            EngineError::InvalidRequest { field: None, message } => ApiError::invalid(message),
+            EngineError::Overloaded(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
+            EngineError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+            EngineError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}

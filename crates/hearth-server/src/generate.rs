@@ -1,0 +1,119 @@
+//! POST models/{model}:generateContent | :streamGenerateContent | :countTokens
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hearth_engine::Engine;
+use hearth_wire::{CountTokensRequest, CountTokensResponse, GenerateContentRequest, Modality, ModalityTokenCount};
+
+use crate::convert::{self, CandidateSet, ResponseMeta, ValidRequest};
+use crate::models::not_found;
+use crate::request::{check_version, json_body, query};
+use crate::stream::{self, Framing};
+use crate::{ApiError, AppState};
+
+pub async fn dispatch(
+    State(state): State<AppState>,
+    Path((version, segment)): Path<(String, String)>,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    check_version(&version)?;
+    let Some((model, method)) = segment.rsplit_once(':') else {
+        return Err(ApiError::not_found("The requested URL was not found on this server."));
+    };
+    let engine = match method {
+        "generateContent" | "streamGenerateContent" | "countTokens" => state
+            .registry
+            .resolve(model)
+            .ok_or_else(|| not_found(model, &version, Some(method)))?,
+        other => return Err(not_found(model, &version, Some(other))),
+    };
+    let limit = state.config.max_body_bytes;
+    match method {
+        "countTokens" => {
+            query(&uri, &[])?;
+            count_tokens(engine, json_body(body, limit).await?).map(IntoResponse::into_response)
+        }
+        "generateContent" => {
+            query(&uri, &[])?;
+            let req: GenerateContentRequest = json_body(body, limit).await?;
+            generate(engine, req, model).await.map(IntoResponse::into_response)
+        }
+        _ => {
+            let q = query(&uri, &[])?;
+            let framing = match q.get("alt").or_else(|| q.get("$alt")).map(String::as_str) {
+                Some("sse") => Framing::Sse,
+                None | Some("json") => Framing::JsonArray,
+                Some(other) => return Err(ApiError::invalid(format!("Invalid value for alt: {other} (use sse or json)"))),
+            };
+            let req: GenerateContentRequest = json_body(body, limit).await?;
+            stream_generate(engine, req, model, framing)
+        }
+    }
+}
+
+fn start(engine: &Arc<dyn Engine>, req: GenerateContentRequest, model: &str) -> Result<(ValidRequest, ResponseMeta), ApiError> {
+    let valid = convert::validate(req, model, engine.info())?;
+    let meta = ResponseMeta {
+        response_id: response_id(),
+        model_version: engine.info().id.clone(),
+        include_thoughts: valid.include_thoughts,
+        response_logprobs: valid.response_logprobs,
+        candidate_count: valid.engine.candidate_count,
+    };
+    Ok((valid, meta))
+}
+
+async fn generate(engine: Arc<dyn Engine>, req: GenerateContentRequest, model: &str) -> Result<Json<hearth_wire::GenerateContentResponse>, ApiError> {
+    let (valid, meta) = start(&engine, req, model)?;
+    let mut events = engine.generate(valid.engine)?;
+    let mut set = CandidateSet::new(meta);
+    // Dropping `events` (client gone: this future is dropped) cancels.
+    while let Some(ev) = events.recv().await {
+        set.push(ev)?;
+    }
+    set.finish().map(Json)
+}
+
+fn stream_generate(engine: Arc<dyn Engine>, req: GenerateContentRequest, model: &str, framing: Framing) -> Result<Response, ApiError> {
+    let (valid, meta) = start(&engine, req, model)?;
+    let events = engine.generate(valid.engine)?;
+    Ok(stream::response(events, convert::ChunkBuilder::new(meta), framing))
+}
+
+fn count_tokens(engine: Arc<dyn Engine>, req: CountTokensRequest) -> Result<Json<CountTokensResponse>, ApiError> {
+    let prompt = convert::count_request_prompt(&req, engine.info())?;
+    let total = engine.count_tokens(&prompt)?;
+    let total = i32::try_from(total).unwrap_or(i32::MAX);
+    let all_text = prompt.turns.iter().flat_map(|t| &t.segments).all(|s| !matches!(s, hearth_engine::Segment::Media { .. }));
+    Ok(Json(CountTokensResponse {
+        total_tokens: total,
+        cached_content_token_count: None,
+        prompt_tokens_details: all_text.then(|| vec![ModalityTokenCount { modality: Modality::Text, token_count: total }]),
+        cache_tokens_details: None,
+    }))
+}
+
+/// A fresh response id: 22 lowercase base-32 characters from the process's
+/// randomly keyed hasher.
+fn response_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::with_capacity(22);
+    for half in 0..2u8 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u8(half);
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        let mut v = h.finish();
+        for _ in 0..11 {
+            out.push(ALPHABET[(v & 31) as usize] as char);
+            v >>= 5;
+        }
+    }
+    out
+}

@@ -1,0 +1,68 @@
+//! The Gemini REST API (`/v1` and `/v1beta`) over hearth engines.
+
+pub mod auth;
+pub mod convert;
+pub mod error;
+mod models;
+pub mod registry;
+mod generate;
+mod request;
+mod stream;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+
+pub use error::ApiError;
+pub use registry::ModelRegistry;
+
+/// Server settings that requests see.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Accepted API keys; empty: no key is required.
+    pub api_keys: Vec<String>,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        // Google's inline-request limit (2026 docs: 100 MB) plus base64 overhead.
+        ServerConfig { api_keys: Vec::new(), max_body_bytes: 140 * 1024 * 1024 }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<ModelRegistry>,
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(registry: ModelRegistry, config: ServerConfig) -> Self {
+        AppState { registry: Arc::new(registry), config: Arc::new(config) }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/{version}/models", get(models::list))
+        .route("/{version}/models/{name}", get(models::get).post(generate::dispatch))
+        .fallback(|| async { ApiError::not_found("The requested URL was not found on this server.") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
+        .with_state(state)
+}
+
+/// Refuses to expose an unauthenticated server beyond loopback unless the
+/// operator says so explicitly.
+pub fn check_bind(addr: &std::net::SocketAddr, config: &ServerConfig, allow_unauthenticated: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || !config.api_keys.is_empty() || allow_unauthenticated {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {addr} without an API key: anyone on the network could use it. \
+         Set an API key (--api-key / HEARTH_API_KEYS), listen on 127.0.0.1, or pass --allow-unauthenticated."
+    ))
+}

@@ -1,0 +1,52 @@
+//! Reading request bodies and query strings with Google's errors.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::http::Uri;
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// Reads and decodes a JSON body, at most `limit` bytes.
+pub async fn json_body<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.to_string().contains("length limit"))
+            || e.to_string().contains("length limit");
+        if too_large {
+            ApiError::invalid(format!("Request payload size exceeds the limit: {limit} bytes."))
+        } else {
+            ApiError::invalid(format!("Could not read the request body: {e}"))
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return hearth_wire::from_slice(b"{}").map_err(ApiError::from);
+    }
+    hearth_wire::from_slice(&bytes).map_err(ApiError::from)
+}
+
+/// Query parameters; any name outside `allowed` (and the system parameters
+/// every method takes) is refused as Google refuses it.
+pub fn query(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    const SYSTEM: &[&str] = &["key", "alt", "$alt", "prettyPrint"];
+    let Query(q) = Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map_err(|e| ApiError::invalid(format!("Invalid query string: {e}")))?;
+    for name in q.keys() {
+        if !allowed.contains(&name.as_str()) && !SYSTEM.contains(&name.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter. Field '{name}' could not be found in request message."
+            )));
+        }
+    }
+    Ok(q)
+}
+
+/// `v1` and `v1beta` are served alike; anything else is not found.
+pub fn check_version(version: &str) -> Result<(), ApiError> {
+    match version {
+        "v1" | "v1beta" => Ok(()),
+        _ => Err(ApiError::not_found("The requested URL was not found on this server.")),
+    }
+}

@@ -1,0 +1,108 @@
+//! streamGenerateContent bodies: SSE (`alt=sse`) or one JSON array.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::stream;
+use hearth_engine::EventStream;
+use hearth_wire::GenerateContentResponse;
+
+use crate::convert::ChunkBuilder;
+use crate::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `data: <json>\r\n\r\n` per chunk: no `event:` lines, comments or [DONE].
+    Sse,
+    /// `[<json>,\r\n<json>]` as Google streams without `alt=sse`.
+    JsonArray,
+}
+
+struct State {
+    events: EventStream,
+    builder: ChunkBuilder,
+    framing: Framing,
+    sent: usize,
+    done: bool,
+}
+
+impl State {
+    fn frame(&mut self, json: String) -> Bytes {
+        let out = match self.framing {
+            Framing::Sse => format!("data: {json}\r\n\r\n"),
+            Framing::JsonArray if self.sent == 0 => format!("[{json}"),
+            Framing::JsonArray => format!(",\r\n{json}"),
+        };
+        self.sent += 1;
+        Bytes::from(out)
+    }
+
+    fn chunks(&mut self, chunks: Vec<GenerateContentResponse>) -> Bytes {
+        let mut out = Vec::new();
+        for c in chunks {
+            let json = serde_json::to_string(&c).unwrap_or_default();
+            out.extend_from_slice(&self.frame(json));
+        }
+        Bytes::from(out)
+    }
+
+    /// The error as the stream's last event, after whatever was held.
+    fn error(&mut self, err: ApiError) -> Bytes {
+        let held = self.builder.drain();
+        let mut out = self.chunks(held).to_vec();
+        out.extend_from_slice(&self.frame(err.json()));
+        out.extend_from_slice(&self.close());
+        Bytes::from(out)
+    }
+
+    fn close(&mut self) -> Bytes {
+        self.done = true;
+        match (self.framing, self.sent) {
+            (Framing::Sse, _) => Bytes::new(),
+            (Framing::JsonArray, 0) => Bytes::from_static(b"[]"),
+            (Framing::JsonArray, _) => Bytes::from_static(b"]"),
+        }
+    }
+
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let Some(ev) = self.events.recv().await else {
+                if self.builder.complete() {
+                    return Some(self.close());
+                }
+                return Some(self.error(ApiError::internal("the engine stopped before the end of the answer")));
+            };
+            match self.builder.push(ev) {
+                Ok(chunks) if chunks.is_empty() => continue,
+                Ok(chunks) => return Some(self.chunks(chunks)),
+                Err(e) => return Some(self.error(e)),
+            }
+        }
+    }
+}
+
+/// The 200 response whose body streams the generation. Dropping the body
+/// (client disconnected) drops the event stream, which cancels the engine.
+pub fn response(events: EventStream, builder: ChunkBuilder, framing: Framing) -> Response {
+    let state = State { events, builder, framing, sent: 0, done: false };
+    let body = stream::unfold(state, |mut st| async move {
+        let bytes = st.next().await?;
+        Some((Ok::<Bytes, Infallible>(bytes), st))
+    });
+    let content_type = match framing {
+        Framing::Sse => "text/event-stream",
+        Framing::JsonArray => "application/json; charset=UTF-8",
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}

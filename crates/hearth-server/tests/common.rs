@@ -1,0 +1,94 @@
+//! Shared helpers: an app over deterministic test engines, and oneshot calls.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use hearth_engine::testing::{TestEngine, TestEngineOptions};
+use hearth_engine::Engine;
+use hearth_server::{app, AppState, ModelRegistry, ServerConfig};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const MODEL: &str = "tiny-test";
+
+pub fn engine(thinking: bool) -> Arc<TestEngine> {
+    let mut opts = TestEngineOptions::named(MODEL);
+    opts.info.capabilities.thinking = thinking;
+    Arc::new(TestEngine::new(opts))
+}
+
+pub fn state_with(engines: Vec<Arc<dyn Engine>>, config: ServerConfig) -> AppState {
+    AppState::new(ModelRegistry::new(engines), config)
+}
+
+pub fn state() -> AppState {
+    state_with(vec![engine(false)], ServerConfig::default())
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+    /// The error message of a Google error body.
+    pub fn message(&self) -> String {
+        self.json()["error"]["message"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+pub async fn call(state: &AppState, method: &str, uri: &str, body: Option<Value>) -> Reply {
+    call_raw(state, method, uri, body.map(|b| b.to_string()), &[]).await
+}
+
+pub async fn call_raw(state: &AppState, method: &str, uri: &str, body: Option<String>, headers: &[(&str, &str)]) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).expect("request");
+    let resp = app(state.clone()).oneshot(req).await.expect("infallible");
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    Reply { status, content_type, text: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+pub fn user(text: &str) -> Value {
+    serde_json::json!({"role": "user", "parts": [{"text": text}]})
+}
+
+/// Splits an SSE body into its JSON events, checking the framing exactly.
+pub fn sse_events(body: &str) -> Vec<Value> {
+    assert!(body.ends_with("\r\n\r\n"), "SSE body must end with a blank line: {body:?}");
+    body.split("\r\n\r\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let json = e.strip_prefix("data: ").unwrap_or_else(|| panic!("event without 'data: ': {e:?}"));
+            assert!(!json.contains('\n') && !json.contains('\r'), "multi-line event: {e:?}");
+            serde_json::from_str(json).unwrap_or_else(|err| panic!("bad event JSON ({err}): {json}"))
+        })
+        .collect()
+}
+
+/// The concatenated non-thought text of candidate 0 across chunks.
+pub fn text_of(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .flat_map(|c| c["candidates"][0]["content"]["parts"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["thought"] != Value::Bool(true))
+        .filter_map(|p| p["text"].as_str().map(String::from))
+        .collect()
+}
