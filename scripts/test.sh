@@ -12,4 +12,7 @@ if [ ! -d ../shared/spec/captures ]; then
   echo "warning: ../shared (the SDK captures) is not beside this checkout; capture tests will fail" >&2
 fi
 
-cargo test --workspace --locked 2>&1
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+cargo test --workspace --all-features --locked 2>&1

@@ -50,11 +50,22 @@ pub enum Role {
 pub enum Segment {
     Text(String),
     /// Bytes the model reads (image, audio, video, document).
-    Media { mime_type: String, data: Arc<Vec<u8>> },
+    Media {
+        mime_type: String,
+        data: Arc<Vec<u8>>,
+    },
     /// A function call the model made earlier.
-    ToolCall { id: Option<String>, name: String, args: serde_json::Value },
+    ToolCall {
+        id: Option<String>,
+        name: String,
+        args: serde_json::Value,
+    },
     /// The result of a function call, sent back by the user.
-    ToolResult { id: Option<String>, name: String, response: serde_json::Value },
+    ToolResult {
+        id: Option<String>,
+        name: String,
+        response: serde_json::Value,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -242,7 +253,10 @@ pub type EventStream = mpsc::Receiver<EngineEvent>;
 pub enum EngineError {
     /// The request cannot be served as asked (a 400).
     #[error("{message}")]
-    InvalidRequest { field: Option<String>, message: String },
+    InvalidRequest {
+        field: Option<String>,
+        message: String,
+    },
     /// No capacity now (a 429).
     #[error("{0}")]
     Overloaded(String),

@@ -3,8 +3,8 @@
 
 pub mod contract;
 pub mod sampler;
-pub mod text;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod text;
 
 pub use contract::*;

@@ -24,7 +24,12 @@ pub struct Penalties {
 
 impl Penalties {
     pub fn new(presence: f32, frequency: f32) -> Self {
-        Penalties { presence, frequency, counts: Default::default(), seen: 0 }
+        Penalties {
+            presence,
+            frequency,
+            counts: Default::default(),
+            seen: 0,
+        }
     }
 }
 
@@ -75,7 +80,13 @@ impl Sampler {
                 params.frequency_penalty,
             )));
         }
-        Sampler { params, processors, rng, top_logprobs, scratch: Vec::new() }
+        Sampler {
+            params,
+            processors,
+            rng,
+            top_logprobs,
+            scratch: Vec::new(),
+        }
     }
 
     pub fn push_processor(&mut self, p: Box<dyn LogitsProcessor>) {
@@ -93,13 +104,22 @@ impl Sampler {
         } else {
             self.draw(logits)
         };
-        let logprob = logits.get(token as usize).map_or(f32::NEG_INFINITY, |l| l - log_z);
+        let logprob = logits
+            .get(token as usize)
+            .map_or(f32::NEG_INFINITY, |l| l - log_z);
         let top = if self.top_logprobs > 0 {
-            top_n(logits, self.top_logprobs).into_iter().map(|(t, l)| (t, l - log_z)).collect()
+            top_n(logits, self.top_logprobs)
+                .into_iter()
+                .map(|(t, l)| (t, l - log_z))
+                .collect()
         } else {
             Vec::new()
         };
-        Sampled { token, logprob, top }
+        Sampled {
+            token,
+            logprob,
+            top,
+        }
     }
 
     fn draw(&mut self, logits: &[f32]) -> i32 {
@@ -188,7 +208,11 @@ pub fn log_sum_exp(logits: &[f32]) -> f32 {
 
 /// The n largest logits, best first (ties: lower token id first).
 pub fn top_n(logits: &[f32], n: usize) -> Vec<(i32, f32)> {
-    let mut v: Vec<(i32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as i32, l)).collect();
+    let mut v: Vec<(i32, f32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i as i32, l))
+        .collect();
     let n = n.min(v.len());
     if n == 0 {
         return Vec::new();
@@ -207,7 +231,11 @@ mod tests {
     use super::*;
 
     fn params(temperature: f32) -> SamplingParams {
-        SamplingParams { temperature, seed: Some(7), ..SamplingParams::default() }
+        SamplingParams {
+            temperature,
+            seed: Some(7),
+            ..SamplingParams::default()
+        }
     }
 
     #[test]
@@ -225,7 +253,9 @@ mod tests {
     fn same_seed_same_draws_and_streams_differ() {
         let draw = |stream| {
             let mut s = Sampler::new(params(1.0), stream, 0);
-            (0..64).map(|_| s.sample(&[], &mut vec![0.0; 50]).token).collect::<Vec<_>>()
+            (0..64)
+                .map(|_| s.sample(&[], &mut [0.0; 50]).token)
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(0), draw(0));
         assert_ne!(draw(0), draw(1));
@@ -237,14 +267,14 @@ mod tests {
         p.top_k = Some(1);
         let mut s = Sampler::new(p, 0, 0);
         for _ in 0..20 {
-            assert_eq!(s.sample(&[], &mut vec![1.0, 1.2, 0.3]).token, 1);
+            assert_eq!(s.sample(&[], &mut [1.0, 1.2, 0.3]).token, 1);
         }
         let mut p = params(1.0);
         p.top_p = Some(0.5);
         let mut s = Sampler::new(p, 0, 0);
         // token 0 holds ~0.84 of the mass: the nucleus at 0.5 is {0}.
         for _ in 0..20 {
-            assert_eq!(s.sample(&[], &mut vec![3.0, 1.0, 0.5, 0.0]).token, 0);
+            assert_eq!(s.sample(&[], &mut [3.0, 1.0, 0.5, 0.0]).token, 0);
         }
     }
 
@@ -265,7 +295,7 @@ mod tests {
         let mut s = Sampler::new(params(1.0), 0, 0);
         let mut hits = 0;
         for _ in 0..4000 {
-            if s.sample(&[], &mut vec![(3.0f32).ln(), 0.0]).token == 0 {
+            if s.sample(&[], &mut [(3.0f32).ln(), 0.0]).token == 0 {
                 hits += 1;
             }
         }

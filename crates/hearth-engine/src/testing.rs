@@ -18,8 +18,8 @@ const WORDS: &[&str] = &[
     "the", "model", "answers", "with", "words", "from", "a", "small", "list", "and", "stops",
     "when", "end", "token", "wins", "light", "river", "stone", "cat", "Neko", "purrs", "AI",
     "learns", "patterns", "data", "yes", "no", "maybe", "blue", "green", "é", "日本", "🙂",
-    "think", "hearth", "fire", "warm", "tea", "cup", "book", "sky", "rain", "sun", "moon",
-    "star", "road", "home", "door",
+    "think", "hearth", "fire", "warm", "tea", "cup", "book", "sky", "rain", "sun", "moon", "star",
+    "road", "home", "door",
 ];
 const EOS: i32 = WORDS.len() as i32;
 /// Thought words emitted before the answer when the model "thinks".
@@ -60,7 +60,11 @@ pub struct TestEngine {
 
 impl TestEngine {
     pub fn new(opts: TestEngineOptions) -> Self {
-        TestEngine { opts, cancelled: Arc::default(), started: Arc::default() }
+        TestEngine {
+            opts,
+            cancelled: Arc::default(),
+            started: Arc::default(),
+        }
     }
 
     /// Generations that stopped because their receiver was dropped.
@@ -93,7 +97,9 @@ impl TestEngine {
                     Segment::Media { mime_type, data } => {
                         out.push_str(&format!(" [{mime_type} {} bytes]", data.len()))
                     }
-                    Segment::ToolCall { name, args, .. } => out.push_str(&format!(" call {name} {args}")),
+                    Segment::ToolCall { name, args, .. } => {
+                        out.push_str(&format!(" call {name} {args}"))
+                    }
                     Segment::ToolResult { name, response, .. } => {
                         out.push_str(&format!(" result {name} {response}"))
                     }
@@ -167,7 +173,15 @@ impl Engine for TestEngine {
         let thinks = self.opts.info.capabilities.thinking;
         self.started.fetch_add(1, Ordering::SeqCst);
         std::thread::spawn(move || {
-            let run = Run { req, max_tokens, tx, delay, thinks, endless, hash: fnv(rendered.as_bytes(), 0xcbf2_9ce4_8422_2325) };
+            let run = Run {
+                req,
+                max_tokens,
+                tx,
+                delay,
+                thinks,
+                endless,
+                hash: fnv(rendered.as_bytes(), 0xcbf2_9ce4_8422_2325),
+            };
             if run.go(prompt_tokens).is_err() {
                 cancelled.fetch_add(1, Ordering::SeqCst);
             }
@@ -195,7 +209,10 @@ impl Run {
     }
 
     fn go(&self, prompt_tokens: u32) -> Result<(), Gone> {
-        self.send(EngineEvent::Started { prompt_tokens, cached_tokens: 0 })?;
+        self.send(EngineEvent::Started {
+            prompt_tokens,
+            cached_tokens: 0,
+        })?;
         for c in 0..self.req.candidate_count {
             self.candidate(c)?;
         }
@@ -213,9 +230,19 @@ impl Run {
         };
         for i in 0..thought_budget {
             let word = WORDS[(self.hash as usize + i as usize) % (WORDS.len() - 3)];
-            let text = if i == 0 { word.to_string() } else { format!(" {word}") };
+            let text = if i == 0 {
+                word.to_string()
+            } else {
+                format!(" {word}")
+            };
             usage.thought_tokens += 1;
-            self.send(EngineEvent::Delta { candidate: c, kind: TextKind::Thought, text, tokens: 1, logprobs: vec![] })?;
+            self.send(EngineEvent::Delta {
+                candidate: c,
+                kind: TextKind::Thought,
+                text,
+                tokens: 1,
+                logprobs: vec![],
+            })?;
         }
         let mut stops = StopMatcher::new(self.req.stop_sequences.clone());
         let mut generated: Vec<i32> = Vec::new();
@@ -240,16 +267,33 @@ impl Run {
             generated.push(s.token);
             usage.output_tokens += 1;
             let word = WORDS[s.token as usize];
-            let piece = if generated.len() == 1 { word.to_string() } else { format!(" {word}") };
+            let piece = if generated.len() == 1 {
+                word.to_string()
+            } else {
+                format!(" {word}")
+            };
             let logprobs = if self.req.logprobs.is_some() {
-                let tl = |(t, lp): (i32, f32)| TokenLogprob { token: token_text(t), token_id: t, logprob: lp };
-                vec![StepLogprobs { chosen: tl((s.token, s.logprob)), top: s.top.into_iter().map(tl).collect() }]
+                let tl = |(t, lp): (i32, f32)| TokenLogprob {
+                    token: token_text(t),
+                    token_id: t,
+                    logprob: lp,
+                };
+                vec![StepLogprobs {
+                    chosen: tl((s.token, s.logprob)),
+                    top: s.top.into_iter().map(tl).collect(),
+                }]
             } else {
                 vec![]
             };
             let out = stops.push(&piece);
             if !out.text.is_empty() || !logprobs.is_empty() {
-                self.send(EngineEvent::Delta { candidate: c, kind: TextKind::Answer, text: out.text, tokens: 1, logprobs })?;
+                self.send(EngineEvent::Delta {
+                    candidate: c,
+                    kind: TextKind::Answer,
+                    text: out.text,
+                    tokens: 1,
+                    logprobs,
+                })?;
             }
             if out.stopped {
                 break FinishReason::Stop;
@@ -257,12 +301,24 @@ impl Run {
         };
         let rest = stops.finish();
         if !rest.is_empty() {
-            self.send(EngineEvent::Delta { candidate: c, kind: TextKind::Answer, text: rest, tokens: 0, logprobs: vec![] })?;
+            self.send(EngineEvent::Delta {
+                candidate: c,
+                kind: TextKind::Answer,
+                text: rest,
+                tokens: 0,
+                logprobs: vec![],
+            })?;
         }
-        self.send(EngineEvent::Finished { candidate: c, reason, usage })
+        self.send(EngineEvent::Finished {
+            candidate: c,
+            reason,
+            usage,
+        })
     }
 }
 
 fn token_text(t: i32) -> String {
-    WORDS.get(t as usize).map_or("<eos>".to_string(), |w| w.to_string())
+    WORDS
+        .get(t as usize)
+        .map_or("<eos>".to_string(), |w| w.to_string())
 }

@@ -67,7 +67,10 @@ pub struct StopMatcher {
 
 impl StopMatcher {
     pub fn new(stops: Vec<String>) -> Self {
-        StopMatcher { stops: stops.into_iter().filter(|s| !s.is_empty()).collect(), held: String::new() }
+        StopMatcher {
+            stops: stops.into_iter().filter(|s| !s.is_empty()).collect(),
+            held: String::new(),
+        }
     }
 
     pub fn push(&mut self, text: &str) -> StopOutput {
@@ -80,13 +83,19 @@ impl StopMatcher {
         if let Some(at) = first {
             let text = self.held[..at].to_string();
             self.held.clear();
-            return StopOutput { text, stopped: true };
+            return StopOutput {
+                text,
+                stopped: true,
+            };
         }
         let keep = self.longest_partial_suffix();
         let cut = self.held.len() - keep;
         let text = self.held[..cut].to_string();
         self.held.drain(..cut);
-        StopOutput { text, stopped: false }
+        StopOutput {
+            text,
+            stopped: false,
+        }
     }
 
     /// Releases what was held back (the generation ended without a match).
@@ -135,7 +144,13 @@ mod tests {
         assert_eq!(m.push("Hello E").text, "Hello ");
         assert_eq!(m.push("N").text, "");
         let out = m.push("D and more");
-        assert_eq!(out, StopOutput { text: String::new(), stopped: true });
+        assert_eq!(
+            out,
+            StopOutput {
+                text: String::new(),
+                stopped: true
+            }
+        );
         let mut m = StopMatcher::new(vec!["END".into()]);
         assert_eq!(m.push("EN").text, "");
         assert_eq!(m.push("x").text, "ENx");
@@ -143,7 +158,13 @@ mod tests {
         assert_eq!(m.finish(), "E");
         let mut m = StopMatcher::new(vec!["b\n\n".into(), "\n\n".into()]);
         let out = m.push("a\n\nb");
-        assert_eq!(out, StopOutput { text: "a".into(), stopped: true });
+        assert_eq!(
+            out,
+            StopOutput {
+                text: "a".into(),
+                stopped: true
+            }
+        );
     }
 
     #[test]

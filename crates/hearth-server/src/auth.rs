@@ -14,7 +14,11 @@ pub async fn require_key(State(state): State<AppState>, req: Request, next: Next
     if keys.is_empty() {
         return next.run(req).await;
     }
-    let header = req.headers().get("x-goog-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = req
+        .headers()
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let given = header.or_else(|| query_key(req.uri()));
     match given {
         None => ApiError::permission_denied(

@@ -14,7 +14,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
     /// 400 INVALID_ARGUMENT.
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -68,20 +71,30 @@ impl ApiError {
     /// SDKs' mid-stream error detection requires.
     pub fn json(&self) -> String {
         serde_json::to_string(&self.body()).unwrap_or_else(|_| {
-            format!(r#"{{"error":{{"code":500,"message":"error","status":"INTERNAL"}}}}"#)
+            r#"{"error":{"code":500,"message":"error","status":"INTERNAL"}}"#.to_string()
         })
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.code.as_u16(), self.status_name(), self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.code.as_u16(),
+            self.status_name(),
+            self.message
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.code, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], self.json())
+        (
+            self.code,
+            [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+            self.json(),
+        )
             .into_response()
     }
 }
@@ -95,8 +108,14 @@ impl From<DecodeError> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::InvalidRequest { field: Some(f), message } => ApiError::field(&f, message),
-            EngineError::InvalidRequest { field: None, message } => ApiError::invalid(message),
+            EngineError::InvalidRequest {
+                field: Some(f),
+                message,
+            } => ApiError::field(&f, message),
+            EngineError::InvalidRequest {
+                field: None,
+                message,
+            } => ApiError::invalid(message),
             EngineError::Overloaded(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
             EngineError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
             EngineError::Internal(m) => ApiError::internal(m),

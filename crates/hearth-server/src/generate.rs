@@ -9,7 +9,9 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hearth_engine::Engine;
-use hearth_wire::{CountTokensRequest, CountTokensResponse, GenerateContentRequest, Modality, ModalityTokenCount};
+use hearth_wire::{
+    CountTokensRequest, CountTokensResponse, GenerateContentRequest, Modality, ModalityTokenCount,
+};
 
 use crate::convert::{self, CandidateSet, ResponseMeta, ValidRequest};
 use crate::models::not_found;
@@ -25,7 +27,9 @@ pub async fn dispatch(
 ) -> Result<Response, ApiError> {
     check_version(&version)?;
     let Some((model, method)) = segment.rsplit_once(':') else {
-        return Err(ApiError::not_found("The requested URL was not found on this server."));
+        return Err(ApiError::not_found(
+            "The requested URL was not found on this server.",
+        ));
     };
     let engine = match method {
         "generateContent" | "streamGenerateContent" | "countTokens" => state
@@ -43,14 +47,20 @@ pub async fn dispatch(
         "generateContent" => {
             query(&uri, &[])?;
             let req: GenerateContentRequest = json_body(body, limit).await?;
-            generate(engine, req, model).await.map(IntoResponse::into_response)
+            generate(engine, req, model)
+                .await
+                .map(IntoResponse::into_response)
         }
         _ => {
             let q = query(&uri, &[])?;
             let framing = match q.get("alt").or_else(|| q.get("$alt")).map(String::as_str) {
                 Some("sse") => Framing::Sse,
                 None | Some("json") => Framing::JsonArray,
-                Some(other) => return Err(ApiError::invalid(format!("Invalid value for alt: {other} (use sse or json)"))),
+                Some(other) => {
+                    return Err(ApiError::invalid(format!(
+                        "Invalid value for alt: {other} (use sse or json)"
+                    )))
+                }
             };
             let req: GenerateContentRequest = json_body(body, limit).await?;
             stream_generate(engine, req, model, framing)
@@ -58,7 +68,11 @@ pub async fn dispatch(
     }
 }
 
-fn start(engine: &Arc<dyn Engine>, req: GenerateContentRequest, model: &str) -> Result<(ValidRequest, ResponseMeta), ApiError> {
+fn start(
+    engine: &Arc<dyn Engine>,
+    req: GenerateContentRequest,
+    model: &str,
+) -> Result<(ValidRequest, ResponseMeta), ApiError> {
     let valid = convert::validate(req, model, engine.info())?;
     let meta = ResponseMeta {
         response_id: response_id(),
@@ -70,7 +84,11 @@ fn start(engine: &Arc<dyn Engine>, req: GenerateContentRequest, model: &str) -> 
     Ok((valid, meta))
 }
 
-async fn generate(engine: Arc<dyn Engine>, req: GenerateContentRequest, model: &str) -> Result<Json<hearth_wire::GenerateContentResponse>, ApiError> {
+async fn generate(
+    engine: Arc<dyn Engine>,
+    req: GenerateContentRequest,
+    model: &str,
+) -> Result<Json<hearth_wire::GenerateContentResponse>, ApiError> {
     let (valid, meta) = start(&engine, req, model)?;
     let mut events = engine.generate(valid.engine)?;
     let mut set = CandidateSet::new(meta);
@@ -81,21 +99,42 @@ async fn generate(engine: Arc<dyn Engine>, req: GenerateContentRequest, model: &
     set.finish().map(Json)
 }
 
-fn stream_generate(engine: Arc<dyn Engine>, req: GenerateContentRequest, model: &str, framing: Framing) -> Result<Response, ApiError> {
+fn stream_generate(
+    engine: Arc<dyn Engine>,
+    req: GenerateContentRequest,
+    model: &str,
+    framing: Framing,
+) -> Result<Response, ApiError> {
     let (valid, meta) = start(&engine, req, model)?;
     let events = engine.generate(valid.engine)?;
-    Ok(stream::response(events, convert::ChunkBuilder::new(meta), framing))
+    Ok(stream::response(
+        events,
+        convert::ChunkBuilder::new(meta),
+        framing,
+    ))
 }
 
-fn count_tokens(engine: Arc<dyn Engine>, req: CountTokensRequest) -> Result<Json<CountTokensResponse>, ApiError> {
+fn count_tokens(
+    engine: Arc<dyn Engine>,
+    req: CountTokensRequest,
+) -> Result<Json<CountTokensResponse>, ApiError> {
     let prompt = convert::count_request_prompt(&req, engine.info())?;
     let total = engine.count_tokens(&prompt)?;
     let total = i32::try_from(total).unwrap_or(i32::MAX);
-    let all_text = prompt.turns.iter().flat_map(|t| &t.segments).all(|s| !matches!(s, hearth_engine::Segment::Media { .. }));
+    let all_text = prompt
+        .turns
+        .iter()
+        .flat_map(|t| &t.segments)
+        .all(|s| !matches!(s, hearth_engine::Segment::Media { .. }));
     Ok(Json(CountTokensResponse {
         total_tokens: total,
         cached_content_token_count: None,
-        prompt_tokens_details: all_text.then(|| vec![ModalityTokenCount { modality: Modality::Text, token_count: total }]),
+        prompt_tokens_details: all_text.then(|| {
+            vec![ModalityTokenCount {
+                modality: Modality::Text,
+                token_count: total,
+            }]
+        }),
         cache_tokens_details: None,
     }))
 }
@@ -108,7 +147,12 @@ fn response_id() -> String {
     for half in 0..2u8 {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u8(half);
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         let mut v = h.finish();
         for _ in 0..11 {
             out.push(ALPHABET[(v & 31) as usize] as char);

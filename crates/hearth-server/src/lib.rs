@@ -3,9 +3,9 @@
 pub mod auth;
 pub mod convert;
 pub mod error;
+mod generate;
 mod models;
 pub mod registry;
-mod generate;
 mod request;
 mod stream;
 
@@ -29,7 +29,10 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         // Google's inline-request limit (2026 docs: 100 MB) plus base64 overhead.
-        ServerConfig { api_keys: Vec::new(), max_body_bytes: 140 * 1024 * 1024 }
+        ServerConfig {
+            api_keys: Vec::new(),
+            max_body_bytes: 140 * 1024 * 1024,
+        }
     }
 }
 
@@ -41,7 +44,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(registry: ModelRegistry, config: ServerConfig) -> Self {
-        AppState { registry: Arc::new(registry), config: Arc::new(config) }
+        AppState {
+            registry: Arc::new(registry),
+            config: Arc::new(config),
+        }
     }
 }
 
@@ -49,15 +55,27 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/{version}/models", get(models::list))
-        .route("/{version}/models/{name}", get(models::get).post(generate::dispatch))
-        .fallback(|| async { ApiError::not_found("The requested URL was not found on this server.") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
+        .route(
+            "/{version}/models/{name}",
+            get(models::get).post(generate::dispatch),
+        )
+        .fallback(|| async {
+            ApiError::not_found("The requested URL was not found on this server.")
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
         .with_state(state)
 }
 
 /// Refuses to expose an unauthenticated server beyond loopback unless the
 /// operator says so explicitly.
-pub fn check_bind(addr: &std::net::SocketAddr, config: &ServerConfig, allow_unauthenticated: bool) -> Result<(), String> {
+pub fn check_bind(
+    addr: &std::net::SocketAddr,
+    config: &ServerConfig,
+    allow_unauthenticated: bool,
+) -> Result<(), String> {
     if addr.ip().is_loopback() || !config.api_keys.is_empty() || allow_unauthenticated {
         return Ok(());
     }

@@ -34,7 +34,11 @@ pub fn model_resource(info: &ModelInfo) -> Model {
     }
 }
 
-pub async fn list(State(state): State<AppState>, Path(version): Path<String>, uri: Uri) -> Result<Json<ListModelsResponse>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+    uri: Uri,
+) -> Result<Json<ListModelsResponse>, ApiError> {
     check_version(&version)?;
     let q = query(&uri, &["pageSize", "pageToken"])?;
     let size = match q.get("pageSize") {
@@ -42,31 +46,53 @@ pub async fn list(State(state): State<AppState>, Path(version): Path<String>, ur
         Some(s) => match s.parse::<i64>() {
             Ok(n) if n <= 0 => DEFAULT_PAGE,
             Ok(n) => (n as usize).min(MAX_PAGE),
-            Err(_) => return Err(ApiError::invalid(format!("Invalid value at 'page_size' (TYPE_INT32), \"{s}\""))),
+            Err(_) => {
+                return Err(ApiError::invalid(format!(
+                    "Invalid value at 'page_size' (TYPE_INT32), \"{s}\""
+                )))
+            }
         },
     };
     let engines = state.registry.engines();
     let start = match q.get("pageToken").filter(|t| !t.is_empty()) {
         None => 0,
-        Some(t) => t.parse::<usize>().ok().filter(|&s| s <= engines.len()).ok_or_else(|| ApiError::invalid(format!("Invalid page token: {t}")))?,
+        // Tokens are offsets; one past the end (a list that shrank) is an empty page.
+        Some(t) => t
+            .parse::<usize>()
+            .map_err(|_| ApiError::invalid(format!("Invalid page token: {t}")))?
+            .min(engines.len()),
     };
     let end = (start + size).min(engines.len());
     Ok(Json(ListModelsResponse {
-        models: engines[start..end].iter().map(|e| model_resource(e.info())).collect(),
+        models: engines[start..end]
+            .iter()
+            .map(|e| model_resource(e.info()))
+            .collect(),
         next_page_token: (end < engines.len()).then(|| end.to_string()),
     }))
 }
 
-pub async fn get(State(state): State<AppState>, Path((version, name)): Path<(String, String)>, uri: Uri) -> Result<Json<Model>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path((version, name)): Path<(String, String)>,
+    uri: Uri,
+) -> Result<Json<Model>, ApiError> {
     check_version(&version)?;
     query(&uri, &[])?;
-    let engine = state.registry.resolve(&name).ok_or_else(|| not_found(&name, &version, None))?;
+    let engine = state
+        .registry
+        .resolve(&name)
+        .ok_or_else(|| not_found(&name, &version, None))?;
     Ok(Json(model_resource(engine.info())))
 }
 
 /// Google's wording for an unknown model.
 pub fn not_found(name: &str, version: &str, method: Option<&str>) -> ApiError {
-    let full = if name.starts_with("models/") { name.to_string() } else { format!("models/{name}") };
+    let full = if name.starts_with("models/") {
+        name.to_string()
+    } else {
+        format!("models/{name}")
+    };
     let method = method.unwrap_or("generateContent");
     ApiError::not_found(format!(
         "{full} is not found for API version {version}, or is not supported for {method}. Call ListModels to see the list of available models and their supported methods."

@@ -27,7 +27,9 @@ impl ModelRegistry {
     pub fn with_aliases(mut self, aliases: Vec<(String, String)>) -> Result<Self, String> {
         for (name, target) in &aliases {
             if self.by_id(target).is_none() {
-                return Err(format!("alias {name} points to {target}, which is not loaded"));
+                return Err(format!(
+                    "alias {name} points to {target}, which is not loaded"
+                ));
             }
         }
         self.aliases = aliases;
@@ -51,9 +53,12 @@ impl ModelRegistry {
         let exact = self.aliases.iter().find(|(a, _)| a == id);
         let pattern = || {
             self.aliases.iter().find(|(a, _)| {
-                a.strip_suffix('*').is_some_and(|prefix| id.starts_with(prefix))
+                a.strip_suffix('*')
+                    .is_some_and(|prefix| id.starts_with(prefix))
             })
         };
-        exact.or_else(pattern).and_then(|(_, target)| self.by_id(target))
+        exact
+            .or_else(pattern)
+            .and_then(|(_, target)| self.by_id(target))
     }
 }

@@ -16,7 +16,9 @@ pub async fn json_body<T: DeserializeOwned>(body: Body, limit: usize) -> Result<
             .is_some_and(|s| s.to_string().contains("length limit"))
             || e.to_string().contains("length limit");
         if too_large {
-            ApiError::invalid(format!("Request payload size exceeds the limit: {limit} bytes."))
+            ApiError::invalid(format!(
+                "Request payload size exceeds the limit: {limit} bytes."
+            ))
         } else {
             ApiError::invalid(format!("Could not read the request body: {e}"))
         }
@@ -47,6 +49,8 @@ pub fn query(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, String>, Api
 pub fn check_version(version: &str) -> Result<(), ApiError> {
     match version {
         "v1" | "v1beta" => Ok(()),
-        _ => Err(ApiError::not_found("The requested URL was not found on this server.")),
+        _ => Err(ApiError::not_found(
+            "The requested URL was not found on this server.",
+        )),
     }
 }

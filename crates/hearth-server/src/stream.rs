@@ -76,7 +76,9 @@ impl State {
                 if self.builder.complete() {
                     return Some(self.close());
                 }
-                return Some(self.error(ApiError::internal("the engine stopped before the end of the answer")));
+                return Some(self.error(ApiError::internal(
+                    "the engine stopped before the end of the answer",
+                )));
             };
             match self.builder.push(ev) {
                 Ok(chunks) if chunks.is_empty() => continue,
@@ -90,7 +92,13 @@ impl State {
 /// The 200 response whose body streams the generation. Dropping the body
 /// (client disconnected) drops the event stream, which cancels the engine.
 pub fn response(events: EventStream, builder: ChunkBuilder, framing: Framing) -> Response {
-    let state = State { events, builder, framing, sent: 0, done: false };
+    let state = State {
+        events,
+        builder,
+        framing,
+        sent: 0,
+        done: false,
+    };
     let body = stream::unfold(state, |mut st| async move {
         let bytes = st.next().await?;
         Some((Ok::<Bytes, Infallible>(bytes), st))

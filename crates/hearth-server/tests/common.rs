@@ -40,7 +40,10 @@ impl Reply {
     }
     /// The error message of a Google error body.
     pub fn message(&self) -> String {
-        self.json()["error"]["message"].as_str().unwrap_or_default().to_string()
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -48,12 +51,23 @@ pub async fn call(state: &AppState, method: &str, uri: &str, body: Option<Value>
     call_raw(state, method, uri, body.map(|b| b.to_string()), &[]).await
 }
 
-pub async fn call_raw(state: &AppState, method: &str, uri: &str, body: Option<String>, headers: &[(&str, &str)]) -> Reply {
-    let mut req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+pub async fn call_raw(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    body: Option<String>,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).expect("request");
+    let req = req
+        .body(body.map(Body::from).unwrap_or_else(Body::empty))
+        .expect("request");
     let resp = app(state.clone()).oneshot(req).await.expect("infallible");
     let status = resp.status();
     let content_type = resp
@@ -63,7 +77,11 @@ pub async fn call_raw(state: &AppState, method: &str, uri: &str, body: Option<St
         .unwrap_or_default()
         .to_string();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    Reply { status, content_type, text: String::from_utf8_lossy(&bytes).into_owned() }
+    Reply {
+        status,
+        content_type,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 pub fn user(text: &str) -> Value {
@@ -72,13 +90,22 @@ pub fn user(text: &str) -> Value {
 
 /// Splits an SSE body into its JSON events, checking the framing exactly.
 pub fn sse_events(body: &str) -> Vec<Value> {
-    assert!(body.ends_with("\r\n\r\n"), "SSE body must end with a blank line: {body:?}");
+    assert!(
+        body.ends_with("\r\n\r\n"),
+        "SSE body must end with a blank line: {body:?}"
+    );
     body.split("\r\n\r\n")
         .filter(|e| !e.is_empty())
         .map(|e| {
-            let json = e.strip_prefix("data: ").unwrap_or_else(|| panic!("event without 'data: ': {e:?}"));
-            assert!(!json.contains('\n') && !json.contains('\r'), "multi-line event: {e:?}");
-            serde_json::from_str(json).unwrap_or_else(|err| panic!("bad event JSON ({err}): {json}"))
+            let json = e
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("event without 'data: ': {e:?}"));
+            assert!(
+                !json.contains('\n') && !json.contains('\r'),
+                "multi-line event: {e:?}"
+            );
+            serde_json::from_str(json)
+                .unwrap_or_else(|err| panic!("bad event JSON ({err}): {json}"))
         })
         .collect()
 }
@@ -87,7 +114,12 @@ pub fn sse_events(body: &str) -> Vec<Value> {
 pub fn text_of(chunks: &[Value]) -> String {
     chunks
         .iter()
-        .flat_map(|c| c["candidates"][0]["content"]["parts"].as_array().cloned().unwrap_or_default())
+        .flat_map(|c| {
+            c["candidates"][0]["content"]["parts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter(|p| p["thought"] != Value::Bool(true))
         .filter_map(|p| p["text"].as_str().map(String::from))
         .collect()

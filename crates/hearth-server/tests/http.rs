@@ -15,10 +15,19 @@ async fn generate(body: Value) -> Reply {
 
 async fn expect_400(body: Value, needle: &str) {
     let r = generate(body.clone()).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "body {body} gave {}", r.text);
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "body {body} gave {}",
+        r.text
+    );
     assert_eq!(r.json()["error"]["status"], "INVALID_ARGUMENT");
     assert_eq!(r.json()["error"]["code"], 400);
-    assert!(r.message().contains(needle), "message {:?} lacks {needle:?}", r.message());
+    assert!(
+        r.message().contains(needle),
+        "message {:?} lacks {needle:?}",
+        r.message()
+    );
     assert!(r.content_type.starts_with("application/json"));
 }
 
@@ -29,13 +38,23 @@ async fn generate_content_answers_truthfully() {
     let v = r.json();
     let cand = &v["candidates"][0];
     assert_eq!(cand["content"]["role"], "model");
-    assert!(!cand["content"]["parts"][0]["text"].as_str().expect("text").is_empty());
+    assert!(!cand["content"]["parts"][0]["text"]
+        .as_str()
+        .expect("text")
+        .is_empty());
     assert_eq!(cand["index"], 0);
-    assert!(matches!(cand["finishReason"].as_str(), Some("STOP" | "MAX_TOKENS")));
-    assert_eq!(v["modelVersion"], MODEL, "modelVersion names the real local model");
+    assert!(matches!(
+        cand["finishReason"].as_str(),
+        Some("STOP" | "MAX_TOKENS")
+    ));
+    assert_eq!(
+        v["modelVersion"], MODEL,
+        "modelVersion names the real local model"
+    );
     assert!(v["responseId"].as_str().is_some_and(|s| s.len() >= 16));
     let u = &v["usageMetadata"];
-    let total = u["promptTokenCount"].as_i64().expect("prompt") + u["candidatesTokenCount"].as_i64().expect("cands");
+    let total = u["promptTokenCount"].as_i64().expect("prompt")
+        + u["candidatesTokenCount"].as_i64().expect("cands");
     assert_eq!(u["totalTokenCount"].as_i64(), Some(total));
     assert_eq!(u["promptTokensDetails"][0]["modality"], "TEXT");
 }
@@ -45,11 +64,28 @@ async fn both_api_versions_and_snake_case_bodies_work() {
     let st = state();
     let body = json!({"contents": [user("hi")], "generation_config": {"thinking_config": {"thinking_budget": 0}, "max_output_tokens": 4}});
     for v in ["v1", "v1beta"] {
-        let r = call(&st, "POST", &format!("/{v}/models/gemini-2.5-flash:generateContent"), Some(body.clone())).await;
+        let r = call(
+            &st,
+            "POST",
+            &format!("/{v}/models/gemini-2.5-flash:generateContent"),
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{v}: {}", r.text);
-        assert!(r.json()["usageMetadata"]["candidatesTokenCount"].as_i64().expect("count") <= 4);
+        assert!(
+            r.json()["usageMetadata"]["candidatesTokenCount"]
+                .as_i64()
+                .expect("count")
+                <= 4
+        );
     }
-    let r = call(&st, "POST", "/v2/models/gemini-2.5-flash:generateContent", Some(body)).await;
+    let r = call(
+        &st,
+        "POST",
+        "/v2/models/gemini-2.5-flash:generateContent",
+        Some(body),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"]["status"], "NOT_FOUND");
 }
@@ -61,7 +97,10 @@ async fn models_list_get_aliases_and_not_found() {
     assert_eq!(r.status, StatusCode::OK);
     let m = &r.json()["models"][0];
     assert_eq!(m["name"], format!("models/{MODEL}"));
-    assert_eq!(m["supportedGenerationMethods"], json!(["generateContent", "streamGenerateContent", "countTokens"]));
+    assert_eq!(
+        m["supportedGenerationMethods"],
+        json!(["generateContent", "streamGenerateContent", "countTokens"])
+    );
     assert!(m["inputTokenLimit"].as_i64().is_some() && m["outputTokenLimit"].as_i64().is_some());
     assert_eq!(m["thinking"], false);
     for name in [MODEL, "gemini-2.5-flash", "gemini-3-pro-preview"] {
@@ -71,11 +110,28 @@ async fn models_list_get_aliases_and_not_found() {
     }
     let r = call(&st, "GET", "/v1beta/models/nonexistent-model", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(r.message().starts_with("models/nonexistent-model is not found for API version v1beta"), "{}", r.message());
-    let r = call(&st, "POST", "/v1beta/models/nonexistent-model:generateContent", Some(json!({"contents": [user("hi")]}))).await;
+    assert!(
+        r.message()
+            .starts_with("models/nonexistent-model is not found for API version v1beta"),
+        "{}",
+        r.message()
+    );
+    let r = call(
+        &st,
+        "POST",
+        "/v1beta/models/nonexistent-model:generateContent",
+        Some(json!({"contents": [user("hi")]})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.message().contains("not supported for generateContent"));
-    let r = call(&st, "POST", "/v1beta/models/gemini-2.5-flash:embedContent", Some(json!({}))).await;
+    let r = call(
+        &st,
+        "POST",
+        "/v1beta/models/gemini-2.5-flash:embedContent",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = call(&st, "GET", "/v1beta/nothing-here", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -88,7 +144,11 @@ async fn models_pagination() {
     a.info.context_length = 100;
     let engines: Vec<std::sync::Arc<dyn hearth_engine::Engine>> = ["a", "b", "c"]
         .iter()
-        .map(|id| std::sync::Arc::new(hearth_engine::testing::TestEngine::new(hearth_engine::testing::TestEngineOptions::named(id))) as _)
+        .map(|id| {
+            std::sync::Arc::new(hearth_engine::testing::TestEngine::new(
+                hearth_engine::testing::TestEngineOptions::named(id),
+            )) as _
+        })
         .collect();
     let st = state_with(engines, ServerConfig::default());
     let r = call(&st, "GET", "/v1beta/models?pageSize=2", None).await;
@@ -108,8 +168,16 @@ async fn models_pagination() {
 
 #[tokio::test]
 async fn unknown_fields_and_bad_json_are_400_naming_them() {
-    expect_400(json!({"contents": [user("hi")], "generationConfig": {"temprature": 1}}), "Unknown name \"temprature\" at 'generation_config'").await;
-    expect_400(json!({"contents": [user("hi")], "extra": 1}), "Unknown name \"extra\"").await;
+    expect_400(
+        json!({"contents": [user("hi")], "generationConfig": {"temprature": 1}}),
+        "Unknown name \"temprature\" at 'generation_config'",
+    )
+    .await;
+    expect_400(
+        json!({"contents": [user("hi")], "extra": 1}),
+        "Unknown name \"extra\"",
+    )
+    .await;
     let r = call_raw(&state(), "POST", GEN, Some("{\"contents\": [".into()), &[]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.message().starts_with("Invalid JSON payload received."));
@@ -121,51 +189,186 @@ async fn every_validation_rule_names_its_field() {
     let cases: Vec<(Value, &str)> = vec![
         (json!({"contents": []}), "contents is not specified"),
         (json!({}), "contents is not specified"),
-        (json!({"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}), "Please use a valid role: user, model."),
-        (json!({"contents": [{"role": "user", "parts": []}]}), "contents[0].parts"),
-        (json!({"contents": [{"role": "user", "parts": [{}]}]}), "contents[0].parts[0]"),
-        (json!({"contents": [{"role": "user", "parts": [{"text": "a", "inlineData": {"mimeType": "text/plain", "data": "YQ=="}}]}]}), "found text, inlineData"),
-        (json!({"contents": [{"role": "user", "parts": [{"text": ""}]}]}), "empty text parameter"),
-        (json!({"contents": [user("hi"), {"role": "model", "parts": [{"text": "x"}]}]}), "contents[1].role"),
-        (json!({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]}]}), "cannot read image/png"),
-        (json!({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "!!notbase64!!"}}]}]}), "Base64 decoding failed"),
-        (json!({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "application/x-msdownload", "data": "AAAA"}}]}]}), "Unsupported MIME type"),
-        (json!({"contents": [{"role": "user", "parts": [{"text": "a", "mediaResolution": {"level": "MEDIA_RESOLUTION_LOW"}}]}]}), "media_resolution"),
-        (json!({"contents": [{"role": "user", "parts": [{"functionCall": {"name": "f"}}]}]}), "function_call"),
-        (json!({"contents": [{"role": "user", "parts": [{"executableCode": {"code": "1"}}]}]}), "executable_code"),
-        (json!({"contents": c(), "systemInstruction": {"parts": [{"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]}}), "system_instruction.parts[0]"),
-        (json!({"contents": c(), "generationConfig": {"temperature": 2.5}}), "generation_config.temperature"),
-        (json!({"contents": c(), "generationConfig": {"topP": 1.5}}), "generation_config.top_p"),
-        (json!({"contents": c(), "generationConfig": {"topK": 0}}), "generation_config.top_k"),
-        (json!({"contents": c(), "generationConfig": {"candidateCount": 9}}), "generation_config.candidate_count"),
-        (json!({"contents": c(), "generationConfig": {"candidateCount": 0}}), "generation_config.candidate_count"),
-        (json!({"contents": c(), "generationConfig": {"maxOutputTokens": 100000}}), "maxOutputTokens value of 100000"),
-        (json!({"contents": c(), "generationConfig": {"maxOutputTokens": 0}}), "generation_config.max_output_tokens"),
-        (json!({"contents": c(), "generationConfig": {"stopSequences": ["a","b","c","d","e","f"]}}), "must not exceed 5"),
-        (json!({"contents": c(), "generationConfig": {"stopSequences": [""]}}), "generation_config.stop_sequences"),
-        (json!({"contents": c(), "generationConfig": {"presencePenalty": 3}}), "generation_config.presence_penalty"),
-        (json!({"contents": c(), "generationConfig": {"frequencyPenalty": -3}}), "generation_config.frequency_penalty"),
-        (json!({"contents": c(), "generationConfig": {"logprobs": 2}}), "only valid when responseLogprobs is true"),
-        (json!({"contents": c(), "generationConfig": {"responseLogprobs": true, "logprobs": 21}}), "generation_config.logprobs"),
-        (json!({"contents": c(), "generationConfig": {"responseMimeType": "application/json"}}), "cannot constrain its output"),
-        (json!({"contents": c(), "generationConfig": {"responseMimeType": "text/csv"}}), "allowed mimetypes"),
-        (json!({"contents": c(), "generationConfig": {"responseSchema": {"type": "STRING"}}}), "needs responseMimeType"),
-        (json!({"contents": c(), "generationConfig": {"responseMimeType": "application/json", "responseSchema": {"type": "STRING"}, "responseJsonSchema": {}}}), "cannot both be set"),
-        (json!({"contents": c(), "generationConfig": {"responseModalities": ["IMAGE"]}}), "generation_config.response_modalities"),
-        (json!({"contents": c(), "generationConfig": {"speechConfig": {}}}), "generation_config.speech_config"),
-        (json!({"contents": c(), "generationConfig": {"imageConfig": {}}}), "generation_config.image_config"),
-        (json!({"contents": c(), "generationConfig": {"enableEnhancedCivicAnswers": true}}), "enable_enhanced_civic_answers"),
-        (json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingBudget": 1024}}}), "does not think"),
-        (json!({"contents": c(), "generationConfig": {"thinkingConfig": {"includeThoughts": true}}}), "does not think"),
-        (json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingLevel": "HIGH"}}}), "thinking_level"),
-        (json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW", "thinkingBudget": 0}}}), "only one of thinking budget and thinking level"),
-        (json!({"contents": c(), "tools": [{"googleSearch": {}}]}), "tools[0].google_search"),
-        (json!({"contents": c(), "tools": [{"codeExecution": {}}]}), "tools[0].code_execution"),
-        (json!({"contents": c(), "tools": [{"functionDeclarations": [{"name": "f"}]}]}), "does not support function calling"),
-        (json!({"contents": c(), "toolConfig": {"functionCallingConfig": {"mode": "ANY"}}}), "no functionDeclarations"),
-        (json!({"contents": c(), "toolConfig": {"retrievalConfig": {}}}), "retrieval_config"),
-        (json!({"contents": c(), "model": "models/other"}), "the body names models/other"),
-        (json!({"contents": c(), "safetySettings": [{"category": "HARM_CATEGORY_NOPE", "threshold": "BLOCK_NONE"}]}), "HARM_CATEGORY_NOPE"),
+        (
+            json!({"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}),
+            "Please use a valid role: user, model.",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": []}]}),
+            "contents[0].parts",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": [{}]}]}),
+            "contents[0].parts[0]",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": [{"text": "a", "inlineData": {"mimeType": "text/plain", "data": "YQ=="}}]}]}),
+            "found text, inlineData",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": [{"text": ""}]}]}),
+            "empty text parameter",
+        ),
+        (
+            json!({"contents": [user("hi"), {"role": "model", "parts": [{"text": "x"}]}]}),
+            "contents[1].role",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]}]}),
+            "cannot read image/png",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "!!notbase64!!"}}]}]}),
+            "Base64 decoding failed",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "application/x-msdownload", "data": "AAAA"}}]}]}),
+            "Unsupported MIME type",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": [{"text": "a", "mediaResolution": {"level": "MEDIA_RESOLUTION_LOW"}}]}]}),
+            "media_resolution",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": [{"functionCall": {"name": "f"}}]}]}),
+            "function_call",
+        ),
+        (
+            json!({"contents": [{"role": "user", "parts": [{"executableCode": {"code": "1"}}]}]}),
+            "executable_code",
+        ),
+        (
+            json!({"contents": c(), "systemInstruction": {"parts": [{"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]}}),
+            "system_instruction.parts[0]",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"temperature": 2.5}}),
+            "generation_config.temperature",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"topP": 1.5}}),
+            "generation_config.top_p",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"topK": 0}}),
+            "generation_config.top_k",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"candidateCount": 9}}),
+            "generation_config.candidate_count",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"candidateCount": 0}}),
+            "generation_config.candidate_count",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"maxOutputTokens": 100000}}),
+            "maxOutputTokens value of 100000",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"maxOutputTokens": 0}}),
+            "generation_config.max_output_tokens",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"stopSequences": ["a","b","c","d","e","f"]}}),
+            "must not exceed 5",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"stopSequences": [""]}}),
+            "generation_config.stop_sequences",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"presencePenalty": 3}}),
+            "generation_config.presence_penalty",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"frequencyPenalty": -3}}),
+            "generation_config.frequency_penalty",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"logprobs": 2}}),
+            "only valid when responseLogprobs is true",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"responseLogprobs": true, "logprobs": 21}}),
+            "generation_config.logprobs",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"responseMimeType": "application/json"}}),
+            "cannot constrain its output",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"responseMimeType": "text/csv"}}),
+            "allowed mimetypes",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"responseSchema": {"type": "STRING"}}}),
+            "needs responseMimeType",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"responseMimeType": "application/json", "responseSchema": {"type": "STRING"}, "responseJsonSchema": {}}}),
+            "cannot both be set",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"responseModalities": ["IMAGE"]}}),
+            "generation_config.response_modalities",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"speechConfig": {}}}),
+            "generation_config.speech_config",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"imageConfig": {}}}),
+            "generation_config.image_config",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"enableEnhancedCivicAnswers": true}}),
+            "enable_enhanced_civic_answers",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingBudget": 1024}}}),
+            "does not think",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"thinkingConfig": {"includeThoughts": true}}}),
+            "does not think",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingLevel": "HIGH"}}}),
+            "thinking_level",
+        ),
+        (
+            json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW", "thinkingBudget": 0}}}),
+            "only one of thinking budget and thinking level",
+        ),
+        (
+            json!({"contents": c(), "tools": [{"googleSearch": {}}]}),
+            "tools[0].google_search",
+        ),
+        (
+            json!({"contents": c(), "tools": [{"codeExecution": {}}]}),
+            "tools[0].code_execution",
+        ),
+        (
+            json!({"contents": c(), "tools": [{"functionDeclarations": [{"name": "f"}]}]}),
+            "does not support function calling",
+        ),
+        (
+            json!({"contents": c(), "toolConfig": {"functionCallingConfig": {"mode": "ANY"}}}),
+            "no functionDeclarations",
+        ),
+        (
+            json!({"contents": c(), "toolConfig": {"retrievalConfig": {}}}),
+            "retrieval_config",
+        ),
+        (
+            json!({"contents": c(), "model": "models/other"}),
+            "the body names models/other",
+        ),
+        (
+            json!({"contents": c(), "safetySettings": [{"category": "HARM_CATEGORY_NOPE", "threshold": "BLOCK_NONE"}]}),
+            "HARM_CATEGORY_NOPE",
+        ),
     ];
     for (body, needle) in cases {
         expect_400(body, needle).await;
@@ -192,14 +395,24 @@ async fn accepted_inputs_reach_the_prompt() {
     let count = |body: Value| {
         let st = st.clone();
         async move {
-            let r = call(&st, "POST", "/v1beta/models/gemini-2.5-flash:countTokens", Some(json!({"generateContentRequest": body}))).await;
+            let r = call(
+                &st,
+                "POST",
+                "/v1beta/models/gemini-2.5-flash:countTokens",
+                Some(json!({"generateContentRequest": body})),
+            )
+            .await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.text);
             r.json()["totalTokens"].as_i64().expect("total")
         }
     };
     let plain = count(base.clone()).await;
     let with_doc = count(json!({"contents": [{"role": "user", "parts": [{"text": "hello"}, {"inlineData": {"mimeType": "text/plain", "data": "b25lIHR3byB0aHJlZQ=="}}]}]})).await;
-    assert_eq!(with_doc, plain + 3, "the three words of the document are counted");
+    assert_eq!(
+        with_doc,
+        plain + 3,
+        "the three words of the document are counted"
+    );
     let r = generate(json!({"contents": [user("hi"), {"role": "model", "parts": [{"text": "secret plan", "thought": true}, {"text": "Hello!", "thoughtSignature": "c2lnLWZj"}]}, user("again")],
         "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -209,31 +422,61 @@ async fn accepted_inputs_reach_the_prompt() {
 async fn count_tokens_counts_system_instruction_and_contents() {
     let st = state();
     let url = "/v1/models/gemini-2.5-flash:countTokens";
-    let r = call(&st, "POST", url, Some(json!({"contents": [user("The quick brown fox")]}))).await;
+    let r = call(
+        &st,
+        "POST",
+        url,
+        Some(json!({"contents": [user("The quick brown fox")]})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let plain = r.json()["totalTokens"].as_i64().expect("total");
     assert!(plain >= 4);
-    assert_eq!(r.json()["promptTokensDetails"][0]["tokenCount"].as_i64(), Some(plain));
+    assert_eq!(
+        r.json()["promptTokensDetails"][0]["tokenCount"].as_i64(),
+        Some(plain)
+    );
     let r = call(&st, "POST", url, Some(json!({"generateContentRequest": {"contents": [user("The quick brown fox")], "systemInstruction": {"parts": [{"text": "You are a cat."}]}}}))).await;
-    assert!(r.json()["totalTokens"].as_i64().expect("total") > plain, "the system instruction counts");
+    assert!(
+        r.json()["totalTokens"].as_i64().expect("total") > plain,
+        "the system instruction counts"
+    );
     let gen = generate(json!({"contents": [user("The quick brown fox")]})).await;
-    assert_eq!(gen.json()["usageMetadata"]["promptTokenCount"].as_i64(), Some(plain), "countTokens agrees with usage");
+    assert_eq!(
+        gen.json()["usageMetadata"]["promptTokenCount"].as_i64(),
+        Some(plain),
+        "countTokens agrees with usage"
+    );
     let r = call(&st, "POST", url, Some(json!({}))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn sampling_is_deterministic_and_honours_limits() {
-    let text = |v: &Value| v["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap_or_default().to_string();
-    let greedy = json!({"contents": [user("Explain how AI works")], "generationConfig": {"temperature": 0}});
+    let text = |v: &Value| {
+        v["candidates"][0]["content"]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let greedy =
+        json!({"contents": [user("Explain how AI works")], "generationConfig": {"temperature": 0}});
     let a = generate(greedy.clone()).await.json();
     let b = generate(greedy).await.json();
     assert_eq!(text(&a), text(&b), "temperature 0 is greedy");
     let seeded = |seed: i64| json!({"contents": [user("Explain how AI works")], "generationConfig": {"temperature": 1.5, "seed": seed, "topK": 40}});
     let s1 = text(&generate(seeded(42)).await.json());
-    assert_eq!(s1, text(&generate(seeded(42)).await.json()), "same seed, same output");
-    let others: Vec<String> = futures_util_join(vec![seeded(1), seeded(2), seeded(3), seeded(4)]).await;
-    assert!(others.iter().any(|o| *o != s1), "different seeds give different samples");
+    assert_eq!(
+        s1,
+        text(&generate(seeded(42)).await.json()),
+        "same seed, same output"
+    );
+    let others: Vec<String> =
+        futures_util_join(vec![seeded(1), seeded(2), seeded(3), seeded(4)]).await;
+    assert!(
+        others.iter().any(|o| *o != s1),
+        "different seeds give different samples"
+    );
 
     let r = generate(json!({"contents": [user("Explain how AI works")], "generationConfig": {"maxOutputTokens": 2, "temperature": 0}})).await.json();
     assert_eq!(r["candidates"][0]["finishReason"], "MAX_TOKENS");
@@ -244,7 +487,12 @@ async fn futures_util_join(bodies: Vec<Value>) -> Vec<String> {
     let mut out = Vec::new();
     for b in bodies {
         let v = generate(b).await.json();
-        out.push(v["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap_or_default().to_string());
+        out.push(
+            v["candidates"][0]["content"]["parts"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     out
 }
@@ -253,13 +501,22 @@ async fn futures_util_join(bodies: Vec<Value>) -> Vec<String> {
 async fn stop_sequences_cut_the_answer_and_are_excluded() {
     let body = |stops: Value| json!({"contents": [user("tell me a story")], "generationConfig": {"temperature": 0, "maxOutputTokens": 12, "stopSequences": stops}});
     let full = generate(body(json!([]))).await.json();
-    let text = full["candidates"][0]["content"]["parts"][0]["text"].as_str().expect("text").to_string();
+    let text = full["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .expect("text")
+        .to_string();
     let words: Vec<&str> = text.split(' ').collect();
     assert!(words.len() >= 3, "need a few words: {text}");
     let stop = format!(" {}", words[2]);
     let cut = generate(body(json!([stop]))).await.json();
-    let got = cut["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap_or_default();
-    assert_eq!(got, &text[..text.find(&stop).expect("stop in text")], "text ends right before the stop sequence");
+    let got = cut["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(
+        got,
+        &text[..text.find(&stop).expect("stop in text")],
+        "text ends right before the stop sequence"
+    );
     assert_eq!(cut["candidates"][0]["finishReason"], "STOP");
 }
 
@@ -274,47 +531,110 @@ async fn candidate_count_and_logprobs() {
     }
     let r = generate(json!({"contents": [user("hi")], "generationConfig": {"responseLogprobs": true, "logprobs": 3, "maxOutputTokens": 5}})).await.json();
     let c = &r["candidates"][0];
-    let n = r["usageMetadata"]["candidatesTokenCount"].as_u64().expect("n") as usize;
-    let chosen = c["logprobsResult"]["chosenCandidates"].as_array().expect("chosen");
+    let n = r["usageMetadata"]["candidatesTokenCount"]
+        .as_u64()
+        .expect("n") as usize;
+    let chosen = c["logprobsResult"]["chosenCandidates"]
+        .as_array()
+        .expect("chosen");
     assert_eq!(chosen.len(), n, "one chosen token per output token");
-    assert!(chosen.iter().all(|t| t["logProbability"].as_f64().is_some_and(|l| l <= 0.0) && t["token"].is_string()));
-    let top = c["logprobsResult"]["topCandidates"].as_array().expect("top");
-    assert!(top.iter().all(|t| t["candidates"].as_array().map(Vec::len) == Some(3)));
+    assert!(chosen
+        .iter()
+        .all(|t| t["logProbability"].as_f64().is_some_and(|l| l <= 0.0) && t["token"].is_string()));
+    let top = c["logprobsResult"]["topCandidates"]
+        .as_array()
+        .expect("top");
+    assert!(top
+        .iter()
+        .all(|t| t["candidates"].as_array().map(Vec::len) == Some(3)));
     assert!(c["avgLogprobs"].as_f64().is_some());
 }
 
 #[tokio::test]
 async fn thinking_models_return_thoughts_only_when_asked() {
     let st = state_with(vec![engine(true)], ServerConfig::default());
-    let ask = |cfg: Value| call(&st, "POST", GEN, Some(json!({"contents": [user("why?")], "generationConfig": cfg})));
-    let v = ask(json!({"thinkingConfig": {"includeThoughts": true}})).await.json();
-    let parts = v["candidates"][0]["content"]["parts"].as_array().expect("parts").clone();
+    let ask = |cfg: Value| {
+        call(
+            &st,
+            "POST",
+            GEN,
+            Some(json!({"contents": [user("why?")], "generationConfig": cfg})),
+        )
+    };
+    let v = ask(json!({"thinkingConfig": {"includeThoughts": true}}))
+        .await
+        .json();
+    let parts = v["candidates"][0]["content"]["parts"]
+        .as_array()
+        .expect("parts")
+        .clone();
     assert_eq!(parts[0]["thought"], true, "{v}");
     assert!(parts[1].get("thought").is_none());
-    assert!(v["usageMetadata"]["thoughtsTokenCount"].as_i64().is_some_and(|n| n > 0));
+    assert!(v["usageMetadata"]["thoughtsTokenCount"]
+        .as_i64()
+        .is_some_and(|n| n > 0));
     let v = ask(json!({})).await.json();
-    assert!(v["candidates"][0]["content"]["parts"].as_array().expect("p").iter().all(|p| p.get("thought").is_none()));
-    assert!(v["usageMetadata"]["thoughtsTokenCount"].as_i64().is_some_and(|n| n > 0), "thoughts are counted even when not returned");
-    let v = ask(json!({"thinkingConfig": {"thinkingBudget": 0}})).await.json();
-    assert!(v["usageMetadata"].get("thoughtsTokenCount").is_none(), "budget 0: no thinking");
-    let v = ask(json!({"thinkingConfig": {"thinkingBudget": 2, "includeThoughts": true}})).await.json();
-    assert_eq!(v["usageMetadata"]["thoughtsTokenCount"], 2, "the budget caps thought tokens");
+    assert!(v["candidates"][0]["content"]["parts"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .all(|p| p.get("thought").is_none()));
+    assert!(
+        v["usageMetadata"]["thoughtsTokenCount"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+        "thoughts are counted even when not returned"
+    );
+    let v = ask(json!({"thinkingConfig": {"thinkingBudget": 0}}))
+        .await
+        .json();
+    assert!(
+        v["usageMetadata"].get("thoughtsTokenCount").is_none(),
+        "budget 0: no thinking"
+    );
+    let v = ask(json!({"thinkingConfig": {"thinkingBudget": 2, "includeThoughts": true}}))
+        .await
+        .json();
+    assert_eq!(
+        v["usageMetadata"]["thoughtsTokenCount"], 2,
+        "the budget caps thought tokens"
+    );
     let r = call(&st, "GET", "/v1beta/models/gemini-2.5-flash", None).await;
     assert_eq!(r.json()["thinking"], true);
 }
 
 #[tokio::test]
 async fn api_keys_are_checked_when_configured() {
-    let cfg = ServerConfig { api_keys: vec!["s3cret".into()], ..ServerConfig::default() };
+    let cfg = ServerConfig {
+        api_keys: vec!["s3cret".into()],
+        ..ServerConfig::default()
+    };
     let st = state_with(vec![engine(false)], cfg);
     let body = Some(json!({"contents": [user("hi")]}).to_string());
     let r = call_raw(&st, "POST", GEN, body.clone(), &[]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json()["error"]["status"], "PERMISSION_DENIED");
-    let r = call_raw(&st, "POST", GEN, body.clone(), &[("x-goog-api-key", "wrong")]).await;
+    let r = call_raw(
+        &st,
+        "POST",
+        GEN,
+        body.clone(),
+        &[("x-goog-api-key", "wrong")],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.message(), "API key not valid. Please pass a valid API key.");
-    let r = call_raw(&st, "POST", GEN, body.clone(), &[("x-goog-api-key", "s3cret")]).await;
+    assert_eq!(
+        r.message(),
+        "API key not valid. Please pass a valid API key."
+    );
+    let r = call_raw(
+        &st,
+        "POST",
+        GEN,
+        body.clone(),
+        &[("x-goog-api-key", "s3cret")],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = call_raw(&st, "POST", &format!("{GEN}?key=s3cret"), body, &[]).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -324,12 +644,18 @@ async fn api_keys_are_checked_when_configured() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_refused() {
-    let cfg = ServerConfig { max_body_bytes: 1024, ..ServerConfig::default() };
+    let cfg = ServerConfig {
+        max_body_bytes: 1024,
+        ..ServerConfig::default()
+    };
     let st = state_with(vec![engine(false)], cfg);
     let big = "word ".repeat(1000);
     let r = call(&st, "POST", GEN, Some(json!({"contents": [user(&big)]}))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.message(), "Request payload size exceeds the limit: 1024 bytes.");
+    assert_eq!(
+        r.message(),
+        "Request payload size exceeds the limit: 1024 bytes."
+    );
 }
 
 #[tokio::test]
@@ -340,7 +666,10 @@ async fn binding_beyond_loopback_needs_a_key_or_consent() {
     assert!(hearth_server::check_bind(&local, &none, false).is_ok());
     assert!(hearth_server::check_bind(&open, &none, false).is_err());
     assert!(hearth_server::check_bind(&open, &none, true).is_ok());
-    let keyed = ServerConfig { api_keys: vec!["k".into()], ..ServerConfig::default() };
+    let keyed = ServerConfig {
+        api_keys: vec!["k".into()],
+        ..ServerConfig::default()
+    };
     assert!(hearth_server::check_bind(&open, &keyed, false).is_ok());
 }
 
@@ -348,8 +677,24 @@ async fn binding_beyond_loopback_needs_a_key_or_consent() {
 async fn context_overflow_is_a_400() {
     let mut opts = hearth_engine::testing::TestEngineOptions::named(MODEL);
     opts.info.context_length = 8;
-    let st = state_with(vec![std::sync::Arc::new(hearth_engine::testing::TestEngine::new(opts))], ServerConfig::default());
-    let r = call(&st, "POST", GEN, Some(json!({"contents": [user(&"word ".repeat(20))]}))).await;
+    let st = state_with(
+        vec![std::sync::Arc::new(
+            hearth_engine::testing::TestEngine::new(opts),
+        )],
+        ServerConfig::default(),
+    );
+    let r = call(
+        &st,
+        "POST",
+        GEN,
+        Some(json!({"contents": [user(&"word ".repeat(20))]})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.message().contains("exceeds the maximum number of tokens allowed"), "{}", r.message());
+    assert!(
+        r.message()
+            .contains("exceeds the maximum number of tokens allowed"),
+        "{}",
+        r.message()
+    );
 }

@@ -7,7 +7,11 @@ use crate::{MediaResolution, Schema};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GenerationConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "stop_sequences")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "stop_sequences"
+    )]
     pub stop_sequences: Option<Vec<String>>,
     #[serde(
         default,
@@ -15,7 +19,11 @@ pub struct GenerationConfig {
         alias = "response_mime_type"
     )]
     pub response_mime_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "response_schema")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "response_schema"
+    )]
     pub response_schema: Option<Schema>,
     /// Plain JSON Schema, kept verbatim (never renamed).
     #[serde(
@@ -31,7 +39,11 @@ pub struct GenerationConfig {
         alias = "response_modalities"
     )]
     pub response_modalities: Option<Vec<Modality>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "candidate_count")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "candidate_count"
+    )]
     pub candidate_count: Option<i32>,
     #[serde(
         default,
@@ -52,7 +64,11 @@ pub struct GenerationConfig {
     pub top_k: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "presence_penalty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "presence_penalty"
+    )]
     pub presence_penalty: Option<f64>,
     #[serde(
         default,
@@ -60,7 +76,11 @@ pub struct GenerationConfig {
         alias = "frequency_penalty"
     )]
     pub frequency_penalty: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "response_logprobs")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "response_logprobs"
+    )]
     pub response_logprobs: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<i32>,
@@ -70,24 +90,52 @@ pub struct GenerationConfig {
         alias = "enable_enhanced_civic_answers"
     )]
     pub enable_enhanced_civic_answers: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "speech_config")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "speech_config"
+    )]
     pub speech_config: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "image_config")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "image_config"
+    )]
     pub image_config: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "thinking_config")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "thinking_config"
+    )]
     pub thinking_config: Option<ThinkingConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "media_resolution")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "media_resolution"
+    )]
     pub media_resolution: Option<MediaResolution>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ThinkingConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "include_thoughts")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "include_thoughts"
+    )]
     pub include_thoughts: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "thinking_budget")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "thinking_budget"
+    )]
     pub thinking_budget: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "thinking_level")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "thinking_level"
+    )]
     pub thinking_level: Option<ThinkingLevel>,
 }
 

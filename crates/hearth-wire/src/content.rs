@@ -20,11 +20,19 @@ pub struct Content {
 pub struct Part {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "inline_data")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "inline_data"
+    )]
     pub inline_data: Option<Blob>,
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "file_data")]
     pub file_data: Option<FileData>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "function_call")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "function_call"
+    )]
     pub function_call: Option<FunctionCall>,
     #[serde(
         default,
@@ -53,7 +61,11 @@ pub struct Part {
         alias = "thought_signature"
     )]
     pub thought_signature: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "video_metadata")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "video_metadata"
+    )]
     pub video_metadata: Option<VideoMetadata>,
     #[serde(
         default,
@@ -132,7 +144,11 @@ pub struct FunctionResponse {
     pub name: String,
     #[serde(default)]
     pub response: JsonObject,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "will_continue")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "will_continue"
+    )]
     pub will_continue: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduling: Option<String>,
@@ -160,7 +176,11 @@ pub struct CodeExecutionResult {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VideoMetadata {
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "start_offset")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "start_offset"
+    )]
     pub start_offset: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "end_offset")]
     pub end_offset: Option<String>,

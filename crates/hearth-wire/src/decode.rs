@@ -55,7 +55,9 @@ fn google_message(path: &str, raw: &str, inner: &serde_json::Error) -> String {
         } else {
             format!(" at '{parent}'")
         };
-        return format!("Invalid JSON payload received. Unknown name \"{name}\"{at}: Cannot find field.");
+        return format!(
+            "Invalid JSON payload received. Unknown name \"{name}\"{at}: Cannot find field."
+        );
     }
     if let Some(value) = between(raw, "unknown variant `", "`") {
         return format!("Invalid JSON payload received. Invalid value{at} (enum), \"{value}\"");

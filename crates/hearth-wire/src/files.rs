@@ -9,7 +9,11 @@ use crate::{Status, VideoMetadata};
 pub struct File {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "display_name")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "display_name"
+    )]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "mime_type")]
     pub mime_type: Option<String>,
@@ -21,17 +25,37 @@ pub struct File {
         with = "crate::int64::opt"
     )]
     pub size_bytes: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "create_time")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "create_time"
+    )]
     pub create_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "update_time")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "update_time"
+    )]
     pub update_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "expiration_time")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "expiration_time"
+    )]
     pub expiration_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "sha256_hash")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "sha256_hash"
+    )]
     pub sha256_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "download_uri")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "download_uri"
+    )]
     pub download_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<FileState>,
@@ -39,7 +63,11 @@ pub struct File {
     pub source: Option<FileSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Status>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "video_metadata")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "video_metadata"
+    )]
     pub video_metadata: Option<VideoMetadata>,
 }
 

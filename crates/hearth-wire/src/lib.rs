@@ -5,8 +5,8 @@
 //! values (`functionCall.args`, `functionResponse.response`, schema property
 //! names, `*JsonSchema`) are kept verbatim. Output is lowerCamelCase.
 
-mod content;
 mod config;
+mod content;
 mod decode;
 mod error;
 mod files;

@@ -20,11 +20,23 @@ pub struct GenerateContentRequest {
     pub system_instruction: Option<Content>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Tool>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "tool_config")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "tool_config"
+    )]
     pub tool_config: Option<ToolConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "safety_settings")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "safety_settings"
+    )]
     pub safety_settings: Option<Vec<SafetySetting>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "cached_content")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "cached_content"
+    )]
     pub cached_content: Option<String>,
     #[serde(
         default,

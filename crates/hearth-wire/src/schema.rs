@@ -76,7 +76,11 @@ pub struct Schema {
     pub example: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "any_of")]
     pub any_of: Option<Vec<Schema>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "property_ordering")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "property_ordering"
+    )]
     pub property_ordering: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<serde_json::Value>,

@@ -16,9 +16,17 @@ pub struct Tool {
         alias = "function_declarations"
     )]
     pub function_declarations: Option<Vec<FunctionDeclaration>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "code_execution")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "code_execution"
+    )]
     pub code_execution: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "google_search")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "google_search"
+    )]
     pub google_search: Option<serde_json::Value>,
     #[serde(
         default,
@@ -26,15 +34,35 @@ pub struct Tool {
         alias = "google_search_retrieval"
     )]
     pub google_search_retrieval: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "url_context")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "url_context"
+    )]
     pub url_context: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "google_maps")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "google_maps"
+    )]
     pub google_maps: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "file_search")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "file_search"
+    )]
     pub file_search: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "computer_use")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "computer_use"
+    )]
     pub computer_use: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "mcp_servers")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "mcp_servers"
+    )]
     pub mcp_servers: Option<serde_json::Value>,
 }
 
@@ -44,7 +72,10 @@ impl Tool {
         let all: [(&'static str, bool); 8] = [
             ("codeExecution", self.code_execution.is_some()),
             ("googleSearch", self.google_search.is_some()),
-            ("googleSearchRetrieval", self.google_search_retrieval.is_some()),
+            (
+                "googleSearchRetrieval",
+                self.google_search_retrieval.is_some(),
+            ),
             ("urlContext", self.url_context.is_some()),
             ("googleMaps", self.google_maps.is_some()),
             ("fileSearch", self.file_search.is_some()),
@@ -93,7 +124,11 @@ pub struct ToolConfig {
         alias = "function_calling_config"
     )]
     pub function_calling_config: Option<FunctionCallingConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "retrieval_config")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "retrieval_config"
+    )]
     pub retrieval_config: Option<serde_json::Value>,
 }
 

@@ -32,7 +32,9 @@ fn numbers_as_f64(v: Value) -> Value {
     match v {
         Value::Number(n) => json!(n.as_f64()),
         Value::Array(a) => Value::Array(a.into_iter().map(numbers_as_f64).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, numbers_as_f64(v))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, numbers_as_f64(v))).collect())
+        }
         other => other,
     }
 }
@@ -59,7 +61,10 @@ fn free_form_keys_are_never_renamed() {
     let names: Vec<&String> = schema.as_object().expect("object").keys().collect();
     assert_eq!(names, ["recipe_name", "rating", "tags"]);
     let js = &out["generationConfig"]["responseJsonSchema"];
-    assert_eq!(js, &json!({"type": "object", "properties": {"snake_key": {"type": "string"}}}));
+    assert_eq!(
+        js,
+        &json!({"type": "object", "properties": {"snake_key": {"type": "string"}}})
+    );
     let params = &out["tools"][0]["functionDeclarations"][1]["parametersJsonSchema"];
     assert_eq!(params["additionalProperties"], json!(false));
 }
@@ -73,7 +78,10 @@ fn int64_fields_are_strings_on_output_and_either_on_input() {
     let out = serde_json::to_value(&file).expect("encodes");
     assert_eq!(out["sizeBytes"], json!("70"));
     let schema: Schema = from_slice(br#"{"type":"ARRAY","maxItems":3}"#).expect("schema");
-    assert_eq!(serde_json::to_value(&schema).expect("enc")["maxItems"], json!("3"));
+    assert_eq!(
+        serde_json::to_value(&schema).expect("enc")["maxItems"],
+        json!("3")
+    );
 }
 
 #[test]
@@ -96,7 +104,8 @@ fn unknown_field_is_named_like_google() {
     )
     .expect_err("nested");
     assert!(
-        err.message.contains("Unknown name \"txt\" at 'contents[0].parts[1]'"),
+        err.message
+            .contains("Unknown name \"txt\" at 'contents[0].parts[1]'"),
         "{}",
         err.message
     );
@@ -108,21 +117,34 @@ fn bad_enum_and_bad_type_name_the_field() {
         br#"{"contents":[],"generationConfig":{"responseModalities":["SMELL"]}}"#,
     )
     .expect_err("enum");
-    assert!(err.message.contains("generation_config.response_modalities[0]"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("generation_config.response_modalities[0]"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("SMELL"), "{}", err.message);
     let err = from_slice::<GenerateContentRequest>(
         br#"{"contents":[],"generationConfig":{"temperature":"hot"}}"#,
     )
     .expect_err("type");
-    assert!(err.message.contains("generation_config.temperature"), "{}", err.message);
+    assert!(
+        err.message.contains("generation_config.temperature"),
+        "{}",
+        err.message
+    );
     let err = from_slice::<GenerateContentRequest>(b"{\"contents\": [").expect_err("syntax");
-    assert!(err.message.starts_with("Invalid JSON payload received."), "{}", err.message);
+    assert!(
+        err.message.starts_with("Invalid JSON payload received."),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
 fn schema_types_accept_lower_case() {
-    let s: Schema = from_slice(br#"{"type":"object","properties":{"a":{"type":"string"}}}"#)
-        .expect("lower");
+    let s: Schema =
+        from_slice(br#"{"type":"object","properties":{"a":{"type":"string"}}}"#).expect("lower");
     assert_eq!(s.r#type, Some(SchemaType::Object));
 }
 
@@ -133,7 +155,10 @@ fn response_serializes_in_camel_case_and_text_skips_thoughts() {
             content: Some(Content {
                 role: Some("model".into()),
                 parts: vec![
-                    Part { thought: Some(true), ..Part::text("hmm") },
+                    Part {
+                        thought: Some(true),
+                        ..Part::text("hmm")
+                    },
                     Part::text("Hello"),
                 ],
             }),
@@ -189,17 +214,18 @@ fn every_captured_sdk_request_decodes() {
                 continue; // GETs, raw upload bytes
             }
             let raw = serde_json::to_vec(body).expect("body");
-            let res = if path.ends_with(":generateContent") || path.ends_with(":streamGenerateContent") {
-                from_slice::<GenerateContentRequest>(&raw).map(|_| ())
-            } else if path.ends_with(":countTokens") {
-                from_slice::<CountTokensRequest>(&raw).map(|_| ())
-            } else if path.starts_with("/upload/") && !query.contains("upload_id") {
-                from_slice::<CreateFileRequest>(&raw).map(|_| ())
-            } else if body.as_object().is_some_and(|o| o.is_empty()) {
-                Ok(()) // JS sends `{}` on DELETE
-            } else {
-                panic!("unexpected captured body for {path}: {body}");
-            };
+            let res =
+                if path.ends_with(":generateContent") || path.ends_with(":streamGenerateContent") {
+                    from_slice::<GenerateContentRequest>(&raw).map(|_| ())
+                } else if path.ends_with(":countTokens") {
+                    from_slice::<CountTokensRequest>(&raw).map(|_| ())
+                } else if path.starts_with("/upload/") && !query.contains("upload_id") {
+                    from_slice::<CreateFileRequest>(&raw).map(|_| ())
+                } else if body.as_object().is_some_and(|o| o.is_empty()) {
+                    Ok(()) // JS sends `{}` on DELETE
+                } else {
+                    panic!("unexpected captured body for {path}: {body}");
+                };
             if let Err(e) = res {
                 panic!("{}: {path}: {e}\nbody: {body}", file.display());
             }

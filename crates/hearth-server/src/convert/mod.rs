@@ -7,10 +7,10 @@ mod prompt;
 mod response;
 mod schema;
 
+pub use config as config_defaults;
 pub use prompt::{count_request_prompt, prompt_from_contents};
 pub use response::{CandidateSet, ChunkBuilder, ResponseMeta};
 pub use schema::schema_to_json;
-pub use config as config_defaults;
 
 use hearth_engine::{GenerateRequest, ModelInfo};
 use hearth_wire::GenerateContentRequest;
@@ -51,7 +51,11 @@ pub fn validate(
     let tools = prompt::function_tools(req.tools.as_deref(), info)?;
     let tool_choice = prompt::tool_choice(req.tool_config.as_ref(), &tools)?;
     let prompt = prompt_from_contents(&req.contents, req.system_instruction.as_ref(), tools, info)?;
-    if prompt.turns.last().is_some_and(|t| t.role == hearth_engine::Role::Model) {
+    if prompt
+        .turns
+        .last()
+        .is_some_and(|t| t.role == hearth_engine::Role::Model)
+    {
         return Err(ApiError::field(
             &format!("contents[{}].role", req.contents.len() - 1),
             "the last turn must be a user turn (role \"user\"): hearth answers the user, it does not extend a model turn",

@@ -11,18 +11,48 @@ use crate::error::ApiError;
 
 /// MIME types Gemini reads as media (checklist), by prefix or exact name.
 const MEDIA_TYPES: &[&str] = &[
-    "image/png", "image/jpeg", "image/webp", "image/heic", "image/heif",
-    "audio/wav", "audio/mp3", "audio/mpeg", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac",
-    "video/mp4", "video/mpeg", "video/mov", "video/quicktime", "video/avi", "video/x-flv",
-    "video/mpg", "video/webm", "video/wmv", "video/3gpp",
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "audio/wav",
+    "audio/mp3",
+    "audio/mpeg",
+    "audio/aiff",
+    "audio/aac",
+    "audio/ogg",
+    "audio/flac",
+    "video/mp4",
+    "video/mpeg",
+    "video/mov",
+    "video/quicktime",
+    "video/avi",
+    "video/x-flv",
+    "video/mpg",
+    "video/webm",
+    "video/wmv",
+    "video/3gpp",
     "application/pdf",
 ];
 
 /// Document types read as plain text.
 const TEXT_TYPES: &[&str] = &[
-    "text/plain", "text/html", "text/css", "text/csv", "text/md", "text/markdown", "text/xml",
-    "text/rtf", "application/rtf", "text/javascript", "application/x-javascript",
-    "text/x-python", "application/x-python", "application/json", "application/xml",
+    "text/plain",
+    "text/html",
+    "text/css",
+    "text/csv",
+    "text/md",
+    "text/markdown",
+    "text/xml",
+    "text/rtf",
+    "application/rtf",
+    "text/javascript",
+    "application/x-javascript",
+    "text/x-python",
+    "application/x-python",
+    "application/json",
+    "application/xml",
 ];
 
 pub fn prompt_from_contents(
@@ -38,7 +68,11 @@ pub fn prompt_from_contents(
     for (i, content) in contents.iter().enumerate() {
         turns.push(turn(i, content, info)?);
     }
-    Ok(Prompt { system: system_text(system)?, turns, tools })
+    Ok(Prompt {
+        system: system_text(system)?,
+        turns,
+        tools,
+    })
 }
 
 fn turn(i: usize, content: &Content, info: &ModelInfo) -> Result<Turn, ApiError> {
@@ -65,7 +99,12 @@ fn turn(i: usize, content: &Content, info: &ModelInfo) -> Result<Turn, ApiError>
 
 /// One part -> one segment (None: a thought summary, which Gemini does not
 /// feed back to the model either).
-fn segment(at: &str, role: Role, part: &Part, info: &ModelInfo) -> Result<Option<Segment>, ApiError> {
+fn segment(
+    at: &str,
+    role: Role,
+    part: &Part,
+    info: &ModelInfo,
+) -> Result<Option<Segment>, ApiError> {
     let fields = part.data_fields();
     if fields.len() != 1 {
         return Err(ApiError::field(
@@ -81,10 +120,16 @@ fn segment(at: &str, role: Role, part: &Part, info: &ModelInfo) -> Result<Option
     }
     let is_media = part.inline_data.is_some() || part.file_data.is_some();
     if part.media_resolution.is_some() && !is_media {
-        return Err(ApiError::field(&format!("{at}.media_resolution"), "mediaResolution applies to media parts only"));
+        return Err(ApiError::field(
+            &format!("{at}.media_resolution"),
+            "mediaResolution applies to media parts only",
+        ));
     }
     if part.video_metadata.is_some() && !is_media {
-        return Err(ApiError::field(&format!("{at}.video_metadata"), "videoMetadata applies to video parts only"));
+        return Err(ApiError::field(
+            &format!("{at}.video_metadata"),
+            "videoMetadata applies to video parts only",
+        ));
     }
     if let Some(text) = &part.text {
         if part.thought == Some(true) {
@@ -106,44 +151,85 @@ fn segment(at: &str, role: Role, part: &Part, info: &ModelInfo) -> Result<Option
     }
     if let Some(call) = &part.function_call {
         if role != Role::Model {
-            return Err(ApiError::field(&format!("{at}.function_call"), "functionCall parts belong in model turns"));
+            return Err(ApiError::field(
+                &format!("{at}.function_call"),
+                "functionCall parts belong in model turns",
+            ));
         }
         let args = serde_json::Value::Object(call.args.clone().unwrap_or_default());
-        return Ok(Some(Segment::ToolCall { id: call.id.clone(), name: call.name.clone(), args }));
+        return Ok(Some(Segment::ToolCall {
+            id: call.id.clone(),
+            name: call.name.clone(),
+            args,
+        }));
     }
     if let Some(resp) = &part.function_response {
         if role != Role::User {
-            return Err(ApiError::field(&format!("{at}.function_response"), "functionResponse parts belong in user turns"));
+            return Err(ApiError::field(
+                &format!("{at}.function_response"),
+                "functionResponse parts belong in user turns",
+            ));
         }
         let id = resp.id.clone().filter(|s| !s.is_empty());
         let response = serde_json::Value::Object(resp.response.clone());
-        return Ok(Some(Segment::ToolResult { id, name: resp.name.clone(), response }));
+        return Ok(Some(Segment::ToolResult {
+            id,
+            name: resp.name.clone(),
+            response,
+        }));
     }
-    let which = if part.executable_code.is_some() { "executable_code" } else { "code_execution_result" };
+    let which = if part.executable_code.is_some() {
+        "executable_code"
+    } else {
+        "code_execution_result"
+    };
     Err(ApiError::field(
         &format!("{at}.{which}"),
         "code execution is a server-side tool that hearth does not provide",
     ))
 }
 
-fn inline_segment(at: &str, part: &Part, mime: &str, data: &str, info: &ModelInfo) -> Result<Segment, ApiError> {
+fn inline_segment(
+    at: &str,
+    part: &Part,
+    mime: &str,
+    data: &str,
+    info: &ModelInfo,
+) -> Result<Segment, ApiError> {
     let mime = mime.trim().to_ascii_lowercase();
     let field = format!("{at}.inline_data");
     if mime.is_empty() {
-        return Err(ApiError::field(&format!("{field}.mime_type"), "mimeType is required"));
+        return Err(ApiError::field(
+            &format!("{field}.mime_type"),
+            "mimeType is required",
+        ));
     }
     let bytes = decode_bytes(&format!("{field}.data"), data)?;
-    let base = mime.split(';').next().unwrap_or_default().trim().to_string();
+    let base = mime
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     if TEXT_TYPES.contains(&base.as_str()) {
         if part.video_metadata.is_some() || part.media_resolution.is_some() {
-            return Err(ApiError::field(at, "videoMetadata and mediaResolution apply to media parts only"));
+            return Err(ApiError::field(
+                at,
+                "videoMetadata and mediaResolution apply to media parts only",
+            ));
         }
-        return String::from_utf8(bytes)
-            .map(Segment::Text)
-            .map_err(|_| ApiError::field(&format!("{field}.data"), format!("{base} data is not valid UTF-8 text")));
+        return String::from_utf8(bytes).map(Segment::Text).map_err(|_| {
+            ApiError::field(
+                &format!("{field}.data"),
+                format!("{base} data is not valid UTF-8 text"),
+            )
+        });
     }
     if !MEDIA_TYPES.contains(&base.as_str()) {
-        return Err(ApiError::field(&format!("{field}.mime_type"), format!("Unsupported MIME type: {base}")));
+        return Err(ApiError::field(
+            &format!("{field}.mime_type"),
+            format!("Unsupported MIME type: {base}"),
+        ));
     }
     if !info.capabilities.reads(&base) {
         return Err(ApiError::field(
@@ -155,9 +241,15 @@ fn inline_segment(at: &str, part: &Part, mime: &str, data: &str, info: &ModelInf
         ));
     }
     if part.video_metadata.is_some() && !base.starts_with("video/") {
-        return Err(ApiError::field(&format!("{at}.video_metadata"), "videoMetadata applies to video parts only"));
+        return Err(ApiError::field(
+            &format!("{at}.video_metadata"),
+            "videoMetadata applies to video parts only",
+        ));
     }
-    Ok(Segment::Media { mime_type: base, data: Arc::new(bytes) })
+    Ok(Segment::Media {
+        mime_type: base,
+        data: Arc::new(bytes),
+    })
 }
 
 /// Proto `bytes` in JSON: standard or URL-safe base64, padded or not.
@@ -176,7 +268,9 @@ fn decode_bytes(field: &str, data: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 fn system_text(system: Option<&Content>) -> Result<Option<String>, ApiError> {
-    let Some(content) = system else { return Ok(None) };
+    let Some(content) = system else {
+        return Ok(None);
+    };
     let mut texts = Vec::new();
     for (j, part) in content.parts.iter().enumerate() {
         match (&part.text, part.data_fields().len()) {
@@ -206,11 +300,17 @@ pub fn function_tools(tools: Option<&[Tool]>, info: &ModelInfo) -> Result<Vec<To
         if !decls.is_empty() && !info.capabilities.function_calling {
             return Err(ApiError::field(
                 &format!("tools[{i}].function_declarations"),
-                format!("model '{}' does not support function calling in hearth yet", info.id),
+                format!(
+                    "model '{}' does not support function calling in hearth yet",
+                    info.id
+                ),
             ));
         }
         for (j, d) in decls.iter().enumerate() {
-            specs.push(function_spec(&format!("tools[{i}].function_declarations[{j}]"), d)?);
+            specs.push(function_spec(
+                &format!("tools[{i}].function_declarations[{j}]"),
+                d,
+            )?);
         }
     }
     Ok(specs)
@@ -219,57 +319,100 @@ pub fn function_tools(tools: Option<&[Tool]>, info: &ModelInfo) -> Result<Vec<To
 fn function_spec(at: &str, d: &hearth_wire::FunctionDeclaration) -> Result<ToolSpec, ApiError> {
     let valid_name = !d.name.is_empty()
         && d.name.len() <= 128
-        && d.name.chars().all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
+        && d.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
         && !d.name.starts_with(|c: char| c.is_ascii_digit());
     if !valid_name {
         return Err(ApiError::field(&format!("{at}.name"), "Invalid function name. Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum length of 128."));
     }
     if d.parameters.is_some() && d.parameters_json_schema.is_some() {
-        return Err(ApiError::field(at, "set parameters or parametersJsonSchema, not both"));
+        return Err(ApiError::field(
+            at,
+            "set parameters or parametersJsonSchema, not both",
+        ));
     }
     if d.behavior.is_some() {
-        return Err(ApiError::field(&format!("{at}.behavior"), "behavior applies to the Live API only"));
+        return Err(ApiError::field(
+            &format!("{at}.behavior"),
+            "behavior applies to the Live API only",
+        ));
     }
     let parameters = match (&d.parameters, &d.parameters_json_schema) {
         (Some(s), _) => Some(schema_to_json(&format!("{at}.parameters"), s)?),
         (None, Some(v)) => Some(v.clone()),
         (None, None) => None,
     };
-    Ok(ToolSpec { name: d.name.clone(), description: d.description.clone().unwrap_or_default(), parameters })
+    Ok(ToolSpec {
+        name: d.name.clone(),
+        description: d.description.clone().unwrap_or_default(),
+        parameters,
+    })
 }
 
 pub fn tool_choice(cfg: Option<&ToolConfig>, tools: &[ToolSpec]) -> Result<ToolChoice, ApiError> {
-    let Some(cfg) = cfg else { return Ok(ToolChoice::Auto) };
+    let Some(cfg) = cfg else {
+        return Ok(ToolChoice::Auto);
+    };
     if cfg.retrieval_config.is_some() {
-        return Err(ApiError::field("tool_config.retrieval_config", "retrievalConfig applies to server-side tools, which hearth does not provide"));
+        return Err(ApiError::field(
+            "tool_config.retrieval_config",
+            "retrievalConfig applies to server-side tools, which hearth does not provide",
+        ));
     }
-    let Some(fc) = &cfg.function_calling_config else { return Ok(ToolChoice::Auto) };
+    let Some(fc) = &cfg.function_calling_config else {
+        return Ok(ToolChoice::Auto);
+    };
     if tools.is_empty() {
-        return Err(ApiError::field("tool_config.function_calling_config", "functionCallingConfig is set but no functionDeclarations are given"));
+        return Err(ApiError::field(
+            "tool_config.function_calling_config",
+            "functionCallingConfig is set but no functionDeclarations are given",
+        ));
     }
     let allowed = fc.allowed_function_names.clone().unwrap_or_default();
     for name in &allowed {
         if !tools.iter().any(|t| &t.name == name) {
-            return Err(ApiError::field("tool_config.function_calling_config.allowed_function_names", format!("{name} is not a declared function")));
+            return Err(ApiError::field(
+                "tool_config.function_calling_config.allowed_function_names",
+                format!("{name} is not a declared function"),
+            ));
         }
     }
     let mode = fc.mode.unwrap_or(FunctionCallingMode::Auto);
-    if !allowed.is_empty() && !matches!(mode, FunctionCallingMode::Any | FunctionCallingMode::Validated) {
-        return Err(ApiError::field("tool_config.function_calling_config.allowed_function_names", "allowedFunctionNames may be set only when mode is ANY"));
+    if !allowed.is_empty()
+        && !matches!(
+            mode,
+            FunctionCallingMode::Any | FunctionCallingMode::Validated
+        )
+    {
+        return Err(ApiError::field(
+            "tool_config.function_calling_config.allowed_function_names",
+            "allowedFunctionNames may be set only when mode is ANY",
+        ));
     }
     match mode {
         FunctionCallingMode::Auto | FunctionCallingMode::ModeUnspecified => Ok(ToolChoice::Auto),
         FunctionCallingMode::Any => Ok(ToolChoice::Any(allowed)),
         FunctionCallingMode::None => Ok(ToolChoice::None),
-        FunctionCallingMode::Validated => Err(ApiError::field("tool_config.function_calling_config.mode", "mode VALIDATED is not supported by hearth yet; use AUTO, ANY or NONE")),
+        FunctionCallingMode::Validated => Err(ApiError::field(
+            "tool_config.function_calling_config.mode",
+            "mode VALIDATED is not supported by hearth yet; use AUTO, ANY or NONE",
+        )),
     }
 }
 
 /// The prompt a countTokens request describes.
-pub fn count_request_prompt(req: &CountTokensRequest, info: &ModelInfo) -> Result<Prompt, ApiError> {
+pub fn count_request_prompt(
+    req: &CountTokensRequest,
+    info: &ModelInfo,
+) -> Result<Prompt, ApiError> {
     match (&req.contents, &req.generate_content_request) {
-        (Some(_), Some(_)) => Err(ApiError::invalid("* CountTokensRequest: set contents or generateContentRequest, not both")),
-        (None, None) => Err(ApiError::invalid("* CountTokensRequest.contents: contents is not specified")),
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "* CountTokensRequest: set contents or generateContentRequest, not both",
+        )),
+        (None, None) => Err(ApiError::invalid(
+            "* CountTokensRequest.contents: contents is not specified",
+        )),
         (Some(contents), None) => prompt_from_contents(contents, None, Vec::new(), info),
         (None, Some(g)) => {
             let tools = function_tools(g.tools.as_deref(), info)?;

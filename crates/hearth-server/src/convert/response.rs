@@ -2,9 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use hearth_engine::{CandidateUsage, EngineEvent, FinishReason, StepLogprobs, TextKind, TokenLogprob};
+use hearth_engine::{
+    CandidateUsage, EngineEvent, FinishReason, StepLogprobs, TextKind, TokenLogprob,
+};
 use hearth_wire as wire;
-use wire::{Candidate, Content, GenerateContentResponse, LogprobsResult, Modality, ModalityTokenCount, Part, UsageMetadata};
+use wire::{
+    Candidate, Content, GenerateContentResponse, LogprobsResult, Modality, ModalityTokenCount,
+    Part, UsageMetadata,
+};
 
 use crate::error::ApiError;
 
@@ -36,7 +41,9 @@ fn logprobs_result(steps: &[StepLogprobs]) -> LogprobsResult {
         chosen_candidates: steps.iter().map(|s| cand(&s.chosen)).collect(),
         top_candidates: steps
             .iter()
-            .map(|s| wire::TopCandidates { candidates: s.top.iter().map(cand).collect() })
+            .map(|s| wire::TopCandidates {
+                candidates: s.top.iter().map(cand).collect(),
+            })
             .collect(),
         log_probability_sum: Some(steps.iter().map(|s| f64::from(s.chosen.logprob)).sum()),
     }
@@ -53,7 +60,10 @@ fn push_text(parts: &mut Vec<Part>, kind: TextKind, text: &str) {
             }
         }
     }
-    parts.push(Part { thought, ..Part::text(text) });
+    parts.push(Part {
+        thought,
+        ..Part::text(text)
+    });
 }
 
 fn function_call_part(id: &Option<String>, name: &str, args: &serde_json::Value) -> Part {
@@ -86,8 +96,16 @@ impl Usage {
             candidates_token_count: (out > 0).then(|| n(out)),
             thoughts_token_count: (thoughts > 0).then(|| n(thoughts)),
             total_token_count: Some(n(self.prompt + out + thoughts)),
-            prompt_tokens_details: Some(vec![ModalityTokenCount { modality: Modality::Text, token_count: n(self.prompt) }]),
-            cache_tokens_details: (self.cached > 0).then(|| vec![ModalityTokenCount { modality: Modality::Text, token_count: n(self.cached) }]),
+            prompt_tokens_details: Some(vec![ModalityTokenCount {
+                modality: Modality::Text,
+                token_count: n(self.prompt),
+            }]),
+            cache_tokens_details: (self.cached > 0).then(|| {
+                vec![ModalityTokenCount {
+                    modality: Modality::Text,
+                    token_count: n(self.cached),
+                }]
+            }),
             ..UsageMetadata::default()
         }
     }
@@ -117,16 +135,29 @@ pub struct CandidateSet {
 
 impl CandidateSet {
     pub fn new(meta: ResponseMeta) -> Self {
-        CandidateSet { meta, usage: Usage::default(), candidates: BTreeMap::new() }
+        CandidateSet {
+            meta,
+            usage: Usage::default(),
+            candidates: BTreeMap::new(),
+        }
     }
 
     pub fn push(&mut self, ev: EngineEvent) -> Result<(), ApiError> {
         match ev {
-            EngineEvent::Started { prompt_tokens, cached_tokens } => {
+            EngineEvent::Started {
+                prompt_tokens,
+                cached_tokens,
+            } => {
                 self.usage.prompt = prompt_tokens;
                 self.usage.cached = cached_tokens;
             }
-            EngineEvent::Delta { candidate, kind, text, tokens, logprobs } => {
+            EngineEvent::Delta {
+                candidate,
+                kind,
+                text,
+                tokens,
+                logprobs,
+            } => {
                 self.usage.count(candidate, kind, tokens);
                 let c = self.candidates.entry(candidate).or_default();
                 if !text.is_empty() && (kind == TextKind::Answer || self.meta.include_thoughts) {
@@ -134,11 +165,20 @@ impl CandidateSet {
                 }
                 c.logprobs.extend(logprobs);
             }
-            EngineEvent::ToolCall { candidate, id, name, args } => {
+            EngineEvent::ToolCall {
+                candidate,
+                id,
+                name,
+                args,
+            } => {
                 let c = self.candidates.entry(candidate).or_default();
                 c.parts.push(function_call_part(&id, &name, &args));
             }
-            EngineEvent::Finished { candidate, reason, usage } => {
+            EngineEvent::Finished {
+                candidate,
+                reason,
+                usage,
+            } => {
                 self.usage.per_candidate.insert(candidate, usage);
                 self.candidates.entry(candidate).or_default().finish = Some(reason);
             }
@@ -149,14 +189,28 @@ impl CandidateSet {
 
     /// The response, once the event stream has ended.
     pub fn finish(self) -> Result<GenerateContentResponse, ApiError> {
-        let done = self.candidates.values().filter(|c| c.finish.is_some()).count();
+        let done = self
+            .candidates
+            .values()
+            .filter(|c| c.finish.is_some())
+            .count();
         if done < self.meta.candidate_count as usize {
-            return Err(ApiError::internal("the engine stopped before finishing every candidate"));
+            return Err(ApiError::internal(
+                "the engine stopped before finishing every candidate",
+            ));
         }
         let candidates = self
             .candidates
             .into_iter()
-            .map(|(i, c)| candidate(i, c.parts, c.finish, &c.logprobs, self.meta.response_logprobs))
+            .map(|(i, c)| {
+                candidate(
+                    i,
+                    c.parts,
+                    c.finish,
+                    &c.logprobs,
+                    self.meta.response_logprobs,
+                )
+            })
             .collect();
         Ok(GenerateContentResponse {
             candidates: Some(candidates),
@@ -168,11 +222,25 @@ impl CandidateSet {
     }
 }
 
-fn candidate(index: u32, parts: Vec<Part>, finish: Option<FinishReason>, logprobs: &[StepLogprobs], with_logprobs: bool) -> Candidate {
-    let avg = (with_logprobs && !logprobs.is_empty())
-        .then(|| logprobs.iter().map(|s| f64::from(s.chosen.logprob)).sum::<f64>() / logprobs.len() as f64);
+fn candidate(
+    index: u32,
+    parts: Vec<Part>,
+    finish: Option<FinishReason>,
+    logprobs: &[StepLogprobs],
+    with_logprobs: bool,
+) -> Candidate {
+    let avg = (with_logprobs && !logprobs.is_empty()).then(|| {
+        logprobs
+            .iter()
+            .map(|s| f64::from(s.chosen.logprob))
+            .sum::<f64>()
+            / logprobs.len() as f64
+    });
     Candidate {
-        content: Some(Content { role: Some("model".into()), parts }),
+        content: Some(Content {
+            role: Some("model".into()),
+            parts,
+        }),
         finish_reason: finish.map(finish_reason),
         index: Some(index as i32),
         avg_logprobs: avg,
@@ -194,20 +262,35 @@ pub struct ChunkBuilder {
 
 impl ChunkBuilder {
     pub fn new(meta: ResponseMeta) -> Self {
-        ChunkBuilder { meta, usage: Usage::default(), pending: BTreeMap::new(), finished: 0 }
+        ChunkBuilder {
+            meta,
+            usage: Usage::default(),
+            pending: BTreeMap::new(),
+            finished: 0,
+        }
     }
 
     /// Chunks ready to send after this event (Err: a mid-stream error).
     pub fn push(&mut self, ev: EngineEvent) -> Result<Vec<GenerateContentResponse>, ApiError> {
         let mut out = Vec::new();
         match ev {
-            EngineEvent::Started { prompt_tokens, cached_tokens } => {
+            EngineEvent::Started {
+                prompt_tokens,
+                cached_tokens,
+            } => {
                 self.usage.prompt = prompt_tokens;
                 self.usage.cached = cached_tokens;
             }
-            EngineEvent::Delta { candidate, kind, text, tokens, logprobs } => {
+            EngineEvent::Delta {
+                candidate,
+                kind,
+                text,
+                tokens,
+                logprobs,
+            } => {
                 self.usage.count(candidate, kind, tokens);
-                let shown = !text.is_empty() && (kind == TextKind::Answer || self.meta.include_thoughts);
+                let shown =
+                    !text.is_empty() && (kind == TextKind::Answer || self.meta.include_thoughts);
                 if shown {
                     out.extend(self.flush_if_has_parts(candidate));
                 }
@@ -217,12 +300,21 @@ impl ChunkBuilder {
                 }
                 p.logprobs.extend(logprobs);
             }
-            EngineEvent::ToolCall { candidate, id, name, args } => {
+            EngineEvent::ToolCall {
+                candidate,
+                id,
+                name,
+                args,
+            } => {
                 out.extend(self.flush_if_has_parts(candidate));
                 let p = self.pending.entry(candidate).or_default();
                 p.parts.push(function_call_part(&id, &name, &args));
             }
-            EngineEvent::Finished { candidate, reason, usage } => {
+            EngineEvent::Finished {
+                candidate,
+                reason,
+                usage,
+            } => {
                 self.usage.per_candidate.insert(candidate, usage);
                 self.finished += 1;
                 let mut p = self.pending.remove(&candidate).unwrap_or_default();
@@ -241,12 +333,20 @@ impl ChunkBuilder {
 
     /// What is still held when the stream breaks off (sent before the error).
     pub fn drain(&mut self) -> Vec<GenerateContentResponse> {
-        let held: Vec<(u32, CandidateState)> = std::mem::take(&mut self.pending).into_iter().collect();
-        held.into_iter().filter(|(_, p)| !p.parts.is_empty()).map(|(i, p)| self.chunk(i, p)).collect()
+        let held: Vec<(u32, CandidateState)> =
+            std::mem::take(&mut self.pending).into_iter().collect();
+        held.into_iter()
+            .filter(|(_, p)| !p.parts.is_empty())
+            .map(|(i, p)| self.chunk(i, p))
+            .collect()
     }
 
     fn flush_if_has_parts(&mut self, candidate: u32) -> Option<GenerateContentResponse> {
-        if self.pending.get(&candidate).is_some_and(|p| !p.parts.is_empty()) {
+        if self
+            .pending
+            .get(&candidate)
+            .is_some_and(|p| !p.parts.is_empty())
+        {
             let p = self.pending.remove(&candidate)?;
             return Some(self.chunk(candidate, p));
         }

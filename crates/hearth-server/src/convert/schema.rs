@@ -17,11 +17,21 @@ pub fn schema_to_json(at: &str, s: &Schema) -> Result<Value, ApiError> {
     let ty = s.r#type.and_then(SchemaType::json_schema_name);
     if let Some(ty) = ty {
         let nullable = s.nullable == Some(true) && ty != "null";
-        out.insert("type".into(), if nullable { json!([ty, "null"]) } else { json!(ty) });
+        out.insert(
+            "type".into(),
+            if nullable {
+                json!([ty, "null"])
+            } else {
+                json!(ty)
+            },
+        );
     }
     if let Some(values) = &s.r#enum {
         if !matches!(s.r#type, None | Some(SchemaType::String)) {
-            return Err(ApiError::field(&format!("{at}.enum"), "enum is supported for STRING schemas only"));
+            return Err(ApiError::field(
+                &format!("{at}.enum"),
+                "enum is supported for STRING schemas only",
+            ));
         }
         let mut vals: Vec<Value> = values.iter().map(|v| json!(v)).collect();
         if s.nullable == Some(true) {
@@ -36,13 +46,24 @@ pub fn schema_to_json(at: &str, s: &Schema) -> Result<Value, ApiError> {
     }
     object_keywords(at, s, &mut out)?;
     if let Some(items) = &s.items {
-        out.insert("items".into(), schema_to_json(&format!("{at}.items"), items)?);
+        out.insert(
+            "items".into(),
+            schema_to_json(&format!("{at}.items"), items)?,
+        );
     }
-    let ints = [("minItems", s.min_items), ("maxItems", s.max_items), ("minLength", s.min_length), ("maxLength", s.max_length)];
+    let ints = [
+        ("minItems", s.min_items),
+        ("maxItems", s.max_items),
+        ("minLength", s.min_length),
+        ("maxLength", s.max_length),
+    ];
     for (k, v) in ints {
         if let Some(v) = v {
             if v < 0 {
-                return Err(ApiError::field(&format!("{at}.{}", hearth_wire::to_snake(k)), "must not be negative"));
+                return Err(ApiError::field(
+                    &format!("{at}.{}", hearth_wire::to_snake(k)),
+                    "must not be negative",
+                ));
             }
             out.insert(k.into(), json!(v));
         }
@@ -79,12 +100,18 @@ fn object_keywords(at: &str, s: &Schema, out: &mut Map<String, Value>) -> Result
         if let Some(order) = &s.property_ordering {
             for name in order {
                 if !props.contains_key(name) {
-                    return Err(ApiError::field(&format!("{at}.property_ordering"), format!("{name} is not a property")));
+                    return Err(ApiError::field(
+                        &format!("{at}.property_ordering"),
+                        format!("{name} is not a property"),
+                    ));
                 }
                 names.push(name);
             }
             if names.len() != props.len() {
-                return Err(ApiError::field(&format!("{at}.property_ordering"), "propertyOrdering must list every property exactly once"));
+                return Err(ApiError::field(
+                    &format!("{at}.property_ordering"),
+                    "propertyOrdering must list every property exactly once",
+                ));
             }
         } else {
             names.extend(props.keys());
@@ -92,14 +119,20 @@ fn object_keywords(at: &str, s: &Schema, out: &mut Map<String, Value>) -> Result
         let mut map = Map::new();
         for name in names {
             let schema = &props[name.as_str()];
-            map.insert(name.clone(), schema_to_json(&format!("{at}.properties[{name}]"), schema)?);
+            map.insert(
+                name.clone(),
+                schema_to_json(&format!("{at}.properties[{name}]"), schema)?,
+            );
         }
         out.insert("properties".into(), Value::Object(map));
     }
     if let Some(req) = &s.required {
         for name in req {
             if !s.properties.as_ref().is_some_and(|p| p.contains_key(name)) {
-                return Err(ApiError::field(&format!("{at}.required"), format!("required property {name} is not defined in properties")));
+                return Err(ApiError::field(
+                    &format!("{at}.required"),
+                    format!("required property {name} is not defined in properties"),
+                ));
             }
         }
         out.insert("required".into(), json!(req));
@@ -123,19 +156,34 @@ mod tests {
             "properties":{"recipeName":{"type":"STRING"},"ingredients":{"type":"ARRAY","items":{"type":"STRING"}},"rating":{"type":"INTEGER","nullable":true}},
             "propertyOrdering":["rating","recipeName","ingredients"],"required":["recipeName"]}}"#).expect("schema");
         let v = schema_to_json("generation_config.response_schema", &s).expect("converts");
-        assert_eq!(v, json!({"type":"array","items":{"type":"object","properties":{
+        assert_eq!(
+            v,
+            json!({"type":"array","items":{"type":"object","properties":{
             "rating":{"type":["integer","null"]},"recipeName":{"type":"string"},
-            "ingredients":{"type":"array","items":{"type":"string"}}},"required":["recipeName"]}}));
-        let keys: Vec<_> = v["items"]["properties"].as_object().expect("obj").keys().cloned().collect();
+            "ingredients":{"type":"array","items":{"type":"string"}}},"required":["recipeName"]}})
+        );
+        let keys: Vec<_> = v["items"]["properties"]
+            .as_object()
+            .expect("obj")
+            .keys()
+            .cloned()
+            .collect();
         assert_eq!(keys, ["rating", "recipeName", "ingredients"]);
     }
 
     #[test]
     fn bad_required_and_enum_are_named() {
-        let s: Schema = hearth_wire::from_slice(br#"{"type":"OBJECT","properties":{"a":{"type":"STRING"}},"required":["b"]}"#).expect("schema");
+        let s: Schema = hearth_wire::from_slice(
+            br#"{"type":"OBJECT","properties":{"a":{"type":"STRING"}},"required":["b"]}"#,
+        )
+        .expect("schema");
         let e = schema_to_json("x", &s).expect_err("required b");
         assert!(e.message.contains("x.required"), "{}", e.message);
-        let s: Schema = hearth_wire::from_slice(br#"{"type":"INTEGER","enum":["1"]}"#).expect("schema");
-        assert!(schema_to_json("y", &s).expect_err("enum").message.contains("y.enum"));
+        let s: Schema =
+            hearth_wire::from_slice(br#"{"type":"INTEGER","enum":["1"]}"#).expect("schema");
+        assert!(schema_to_json("y", &s)
+            .expect_err("enum")
+            .message
+            .contains("y.enum"));
     }
 }

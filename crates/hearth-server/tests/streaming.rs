@@ -1,0 +1,266 @@
+//! streamGenerateContent: SSE framing, JSON-array framing, chunk rules,
+//! mid-stream errors, and (over a real socket) disconnect cancellation.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::*;
+use hearth_engine::testing::{TestEngine, TestEngineOptions};
+use hearth_engine::*;
+use hearth_server::ServerConfig;
+use serde_json::{json, Value};
+
+const STREAM: &str = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
+const UNARY: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
+
+#[tokio::test]
+async fn sse_chunks_follow_the_sdk_rules_and_match_the_unary_reply() {
+    let st = state();
+    let body =
+        json!({"contents": [user("Explain how AI works")], "generationConfig": {"temperature": 0}});
+    let r = call(&st, "POST", STREAM, Some(body.clone())).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.content_type, "text/event-stream");
+    let chunks = sse_events(&r.text);
+    assert!(chunks.len() >= 2, "streams in several chunks: {}", r.text);
+    let id = chunks[0]["responseId"].clone();
+    let mut last_total = 0;
+    for (i, c) in chunks.iter().enumerate() {
+        assert_eq!(c["responseId"], id, "one responseId for the whole stream");
+        assert_eq!(c["modelVersion"], MODEL);
+        let cand = &c["candidates"][0];
+        assert_eq!(cand["content"]["role"], "model");
+        let parts = cand["content"]["parts"].as_array().expect("parts");
+        assert!(
+            !parts.is_empty()
+                && parts
+                    .iter()
+                    .all(|p| p["text"].as_str().is_some_and(|t| !t.is_empty())),
+            "chunk {i} has non-empty parts"
+        );
+        let total = c["usageMetadata"]["totalTokenCount"]
+            .as_i64()
+            .expect("usage");
+        assert!(total >= last_total, "usage is cumulative");
+        last_total = total;
+        assert_eq!(
+            cand.get("finishReason").is_some(),
+            i == chunks.len() - 1,
+            "only the last chunk carries finishReason"
+        );
+    }
+    let unary = call(&st, "POST", UNARY, Some(body)).await.json();
+    assert_eq!(
+        text_of(&chunks),
+        unary["candidates"][0]["content"]["parts"][0]["text"]
+            .as_str()
+            .expect("text")
+    );
+    assert_eq!(
+        chunks.last().expect("last")["usageMetadata"],
+        unary["usageMetadata"],
+        "final usage equals the unary usage"
+    );
+}
+
+#[tokio::test]
+async fn without_alt_sse_the_stream_is_one_json_array() {
+    let st = state();
+    let body =
+        json!({"contents": [user("Explain how AI works")], "generationConfig": {"temperature": 0}});
+    let r = call(
+        &st,
+        "POST",
+        "/v1/models/gemini-2.5-flash:streamGenerateContent",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let arr: Vec<Value> = serde_json::from_str(&r.text).expect("a JSON array");
+    let sse = sse_events(&call(&st, "POST", STREAM, Some(body)).await.text);
+    assert_eq!(text_of(&arr), text_of(&sse));
+    let r = call(
+        &st,
+        "POST",
+        "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=xml",
+        Some(json!({"contents": [user("a")]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn streamed_thoughts_candidates_and_errors_before_streaming() {
+    let st = state_with(vec![engine(true)], ServerConfig::default());
+    let r = call(&st, "POST", STREAM, Some(json!({"contents": [user("why")], "generationConfig": {"thinkingConfig": {"includeThoughts": true}}}))).await;
+    let chunks = sse_events(&r.text);
+    assert_eq!(
+        chunks[0]["candidates"][0]["content"]["parts"][0]["thought"],
+        true
+    );
+    assert!(
+        !text_of(&chunks).is_empty(),
+        "the answer follows the thoughts"
+    );
+    let r = call(&st, "POST", STREAM, Some(json!({"contents": [user("why")], "generationConfig": {"candidateCount": 2, "temperature": 1}}))).await;
+    let chunks = sse_events(&r.text);
+    let finished: Vec<i64> = chunks
+        .iter()
+        .filter(|c| c["candidates"][0].get("finishReason").is_some())
+        .map(|c| c["candidates"][0]["index"].as_i64().expect("index"))
+        .collect();
+    assert_eq!(
+        finished,
+        vec![0, 1],
+        "each candidate ends with its own finishReason"
+    );
+    // Validation errors come before the stream: a plain JSON error.
+    let r = call(
+        &st,
+        "POST",
+        STREAM,
+        Some(json!({"contents": [user("a")], "generationConfig": {"temperature": 9}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"]["status"], "INVALID_ARGUMENT");
+}
+
+/// An engine that fails after one piece of text: the failure must reach the
+/// client as one last SSE event, after the text already produced.
+struct FailingEngine(ModelInfo);
+
+impl Engine for FailingEngine {
+    fn info(&self) -> &ModelInfo {
+        &self.0
+    }
+    fn count_tokens(&self, _: &Prompt) -> Result<u32, EngineError> {
+        Ok(1)
+    }
+    fn generate(&self, _: GenerateRequest) -> Result<EventStream, EngineError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let events = [
+            EngineEvent::Started {
+                prompt_tokens: 1,
+                cached_tokens: 0,
+            },
+            EngineEvent::Delta {
+                candidate: 0,
+                kind: TextKind::Answer,
+                text: "partial".into(),
+                tokens: 1,
+                logprobs: vec![],
+            },
+            EngineEvent::Failed(EngineError::Internal("the backend broke".into())),
+        ];
+        for e in events {
+            tx.try_send(e).expect("room");
+        }
+        Ok(rx)
+    }
+}
+
+#[tokio::test]
+async fn a_failure_after_streaming_began_is_one_final_error_event() {
+    let info = TestEngineOptions::named("broken").info;
+    let st = state_with(vec![Arc::new(FailingEngine(info))], ServerConfig::default());
+    let r = call(&st, "POST", STREAM, Some(json!({"contents": [user("a")]}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let events = sse_events(&r.text);
+    assert_eq!(events.len(), 2, "{}", r.text);
+    assert_eq!(text_of(&events[..1]), "partial");
+    let last = r
+        .text
+        .trim_end()
+        .rsplit("\r\n\r\n")
+        .next()
+        .expect("last event");
+    assert!(
+        last.starts_with("data: {\"error\":{"),
+        "error must be the first key: {last}"
+    );
+    assert_eq!(events[1]["error"]["code"], 500);
+    assert_eq!(events[1]["error"]["status"], "INTERNAL");
+    assert_eq!(events[1]["error"]["message"], "the backend broke");
+    // The unary call maps the same failure to a 500.
+    let r = call(&st, "POST", UNARY, Some(json!({"contents": [user("a")]}))).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+async fn serve(engine: Arc<TestEngine>) -> std::net::SocketAddr {
+    let st = state_with(vec![engine], ServerConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, hearth_server::app(st)).await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn real_socket_sse_streams_incrementally() {
+    let mut opts = TestEngineOptions::named(MODEL);
+    opts.token_delay = Duration::from_millis(30);
+    opts.endless = true;
+    let addr = serve(Arc::new(TestEngine::new(opts))).await;
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("http://{addr}{STREAM}"))
+        .header("x-goog-api-key", "anything")
+        .json(&json!({"contents": [user("count")], "generationConfig": {"maxOutputTokens": 8}}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut stream = resp.bytes_stream();
+    let mut reads = 0;
+    let mut body = Vec::new();
+    use futures_util::StreamExt;
+    while let Some(piece) = stream.next().await {
+        body.extend_from_slice(&piece.expect("chunk"));
+        reads += 1;
+    }
+    let events = sse_events(&String::from_utf8(body).expect("utf8"));
+    assert_eq!(events.len(), 8, "one event per token");
+    assert!(
+        reads >= 4,
+        "events arrive as they are produced, not at the end ({reads} reads)"
+    );
+    assert_eq!(events[7]["candidates"][0]["finishReason"], "MAX_TOKENS");
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_cancels_its_generation() {
+    let mut opts = TestEngineOptions::named(MODEL);
+    opts.token_delay = Duration::from_millis(20);
+    opts.endless = true;
+    let engine = Arc::new(TestEngine::new(opts));
+    let addr = serve(engine.clone()).await;
+    for url in [STREAM, UNARY] {
+        let before = engine.cancelled();
+        let client = reqwest::Client::new();
+        let req = client
+            .post(format!("http://{addr}{url}"))
+            .json(&json!({"contents": [user("go on forever")], "generationConfig": {"maxOutputTokens": 1000}}))
+            .timeout(Duration::from_millis(300))
+            .send();
+        let _ = req.await.map(drop);
+        drop(client);
+        let mut waited = 0;
+        while engine.cancelled() == before && waited < 100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waited += 1;
+        }
+        assert_eq!(
+            engine.cancelled(),
+            before + 1,
+            "{url}: generation stopped after the client left"
+        );
+    }
+}
