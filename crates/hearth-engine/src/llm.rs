@@ -1,0 +1,133 @@
+//! The real engine: renders the prompt, tokenizes it, and hands it to the
+//! engine thread that owns the runner (see `scheduler`).
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::contract::*;
+use crate::runner::{Runner, Tokenizer};
+use crate::scheduler::{self, Job, SchedulerConfig};
+
+/// How a prompt becomes text: the model's chat template.
+pub trait PromptFormat: Send + Sync {
+    fn render(&self, prompt: &Prompt, options: &RenderOptions) -> Result<String, EngineError>;
+    /// The template can switch thinking on and off.
+    fn supports_thinking(&self) -> bool;
+}
+
+/// Template switches derived from the request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RenderOptions {
+    /// Some(false): ask the template not to think (`enable_thinking=false`).
+    pub enable_thinking: Option<bool>,
+}
+
+/// Settings of an engine instance.
+#[derive(Debug, Clone)]
+pub struct LlmEngineConfig {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    /// Largest maxOutputTokens accepted.
+    pub max_output_tokens: u32,
+    /// Prompt tokens prefilled per step across all sequences.
+    pub prefill_chunk: usize,
+    /// Requests waiting for a free sequence before 429s start.
+    pub queue_limit: usize,
+}
+
+pub struct LlmEngine {
+    info: ModelInfo,
+    tokenizer: Arc<dyn Tokenizer>,
+    format: Arc<dyn PromptFormat>,
+    jobs: std_mpsc::SyncSender<Job>,
+}
+
+impl LlmEngine {
+    /// Starts the engine thread, which owns `runner` from now on.
+    pub fn start(
+        config: LlmEngineConfig,
+        tokenizer: Arc<dyn Tokenizer>,
+        format: Arc<dyn PromptFormat>,
+        runner: Box<dyn Runner>,
+    ) -> Result<Self, EngineError> {
+        let seq_ctx = runner.kv_capacity() / runner.max_sequences().max(1);
+        let info = ModelInfo {
+            id: config.id.clone(),
+            display_name: config.display_name.clone(),
+            description: config.description.clone(),
+            context_length: seq_ctx,
+            max_output_tokens: config.max_output_tokens.min(seq_ctx),
+            capabilities: Capabilities {
+                thinking: false,
+                media: Vec::new(),
+                function_calling: false,
+                constrained_output: false,
+            },
+        };
+        let sched = SchedulerConfig { seq_ctx, prefill_chunk: config.prefill_chunk.max(1) };
+        let (jobs, rx) = std_mpsc::sync_channel(config.queue_limit.max(1));
+        let tok = tokenizer.clone();
+        std::thread::Builder::new()
+            .name(format!("hearth-engine-{}", config.id))
+            .spawn(move || scheduler::run(runner, tok, sched, rx))
+            .map_err(|e| EngineError::Internal(format!("cannot start the engine thread: {e}")))?;
+        Ok(LlmEngine { info, tokenizer, format, jobs })
+    }
+
+    fn tokens(&self, prompt: &Prompt, options: &RenderOptions) -> Result<Vec<i32>, EngineError> {
+        let text = self.format.render(prompt, options)?;
+        let meta = self.tokenizer.meta();
+        // Templates that write BOS themselves must not get a second one.
+        let has_bos = meta.bos_token.as_deref().is_some_and(|b| !b.is_empty() && text.starts_with(b));
+        self.tokenizer
+            .encode(&text, meta.add_bos && !has_bos)
+            .map_err(|e| EngineError::Internal(format!("tokenizing the prompt failed: {e}")))
+    }
+}
+
+impl Engine for LlmEngine {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn count_tokens(&self, prompt: &Prompt) -> Result<u32, EngineError> {
+        Ok(self.tokens(prompt, &RenderOptions::default())?.len() as u32)
+    }
+
+    fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
+        let options = RenderOptions {
+            enable_thinking: match request.thinking {
+                ThinkingBudget::Off if self.format.supports_thinking() => Some(false),
+                _ => None,
+            },
+        };
+        let tokens = self.tokens(&request.prompt, &options)?;
+        let limit = self.info.context_length as usize;
+        if tokens.len() >= limit {
+            return Err(EngineError::InvalidRequest {
+                field: Some("contents".into()),
+                message: format!(
+                    "The input token count ({}) exceeds the maximum number of tokens allowed ({limit}).",
+                    tokens.len()
+                ),
+            });
+        }
+        let room = (limit - tokens.len()) as u32;
+        let max_tokens = request.max_output_tokens.unwrap_or(self.info.max_output_tokens).min(room);
+        let (tx, rx) = mpsc::channel(256);
+        let job = Job { tokens, request, max_tokens, events: tx };
+        self.jobs.try_send(job).map_err(|e| match e {
+            std_mpsc::TrySendError::Full(_) => EngineError::Overloaded(format!(
+                "model '{}' has too many requests waiting; try again shortly",
+                self.info.id
+            )),
+            std_mpsc::TrySendError::Disconnected(_) => {
+                EngineError::Unavailable("the engine thread has stopped".into())
+            }
+        })?;
+        Ok(rx)
+    }
+}

@@ -1,0 +1,71 @@
+//! What the engine needs from a model backend (llama.cpp in hearth-llama):
+//! a shareable tokenizer, and a runner that decodes token batches with
+//! sequence ids and positions and manages each sequence's KV cache.
+
+/// Facts read from the model file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelMeta {
+    /// general.architecture ("llama", "qwen3", "gemma3" ...).
+    pub architecture: String,
+    /// general.name, or the file stem.
+    pub name: String,
+    /// Context length the model was trained with.
+    pub train_context: u32,
+    /// tokenizer.chat_template, if the file has one.
+    pub chat_template: Option<String>,
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
+    /// Whether the tokenizer adds BOS when encoding a prompt.
+    pub add_bos: bool,
+    pub vocab_size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunnerError {
+    #[error("{0}")]
+    Tokenize(String),
+    /// The KV cache has no room for this batch.
+    #[error("no KV cache room: {0}")]
+    NoKvRoom(String),
+    #[error("{0}")]
+    Decode(String),
+}
+
+/// Tokenization and vocabulary: read-only, shared across threads.
+pub trait Tokenizer: Send + Sync {
+    fn meta(&self) -> &ModelMeta;
+    /// Encodes text; special-token text (`<|im_start|>`) becomes special tokens.
+    fn encode(&self, text: &str, add_bos: bool) -> Result<Vec<i32>, RunnerError>;
+    /// The raw bytes a token stands for (may be part of a UTF-8 character).
+    fn token_bytes(&self, token: i32) -> Vec<u8>;
+    /// End of generation (EOS, end of turn ...).
+    fn is_end(&self, token: i32) -> bool;
+}
+
+/// One token of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchToken {
+    pub token: i32,
+    pub pos: u32,
+    pub seq: u32,
+    /// Compute logits for this position.
+    pub logits: bool,
+}
+
+/// Runs the model. Owned by the engine thread alone.
+pub trait Runner: Send {
+    /// Total KV cells (tokens) shared by all sequences.
+    fn kv_capacity(&self) -> u32;
+    /// How many sequences may exist at once (ids 0..max_sequences).
+    fn max_sequences(&self) -> u32;
+    /// Decodes a batch (at most `max_batch` tokens).
+    fn decode(&mut self, batch: &[BatchToken]) -> Result<(), RunnerError>;
+    /// Largest batch `decode` accepts.
+    fn max_batch(&self) -> usize;
+    /// Logits of the i-th token of the last batch (it must have asked for logits).
+    fn logits(&self, batch_index: usize) -> &[f32];
+    /// Drops positions [from, to) of a sequence (to = None: to the end).
+    fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>);
+    /// Makes `dst` share `src`'s KV for positions [from, to).
+    fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>);
+}

@@ -1,0 +1,289 @@
+//! The engine thread: continuous batching over one runner. Every step,
+//! each decoding sequence advances by one token and prompts are prefilled
+//! in chunks, all in one multi-sequence decode. New requests join between
+//! steps; a request whose receiver is gone is dropped and its KV freed.
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::contract::*;
+use crate::runner::{BatchToken, Runner, Tokenizer};
+use crate::sampler::Sampler;
+use crate::text::{StopMatcher, Utf8Assembler};
+
+/// A tokenized request on its way to the engine thread.
+pub struct Job {
+    pub tokens: Vec<i32>,
+    pub request: GenerateRequest,
+    pub max_tokens: u32,
+    pub events: mpsc::Sender<EngineEvent>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerConfig {
+    /// KV cells each sequence may use (prompt + output).
+    pub seq_ctx: u32,
+    /// Prompt tokens per step.
+    pub prefill_chunk: usize,
+}
+
+/// One candidate being generated, on its own KV sequence.
+struct Sequence {
+    seq: u32,
+    candidate: u32,
+    /// Prompt tokens (shared by the candidates of a job).
+    prompt: Arc<Vec<i32>>,
+    /// Prompt tokens already in the KV cache.
+    prefilled: usize,
+    /// Waits for the first candidate's prefill, then forks from it.
+    fork_of: Option<u32>,
+    generated: Vec<i32>,
+    /// The sampled token not yet decoded.
+    next: Option<i32>,
+    sampler: Sampler,
+    utf8: Utf8Assembler,
+    stops: StopMatcher,
+    usage: CandidateUsage,
+    max_tokens: u32,
+    logprobs: bool,
+    events: mpsc::Sender<EngineEvent>,
+}
+
+impl Sequence {
+    fn pos(&self) -> u32 {
+        (self.prefilled + self.generated.len()) as u32
+    }
+}
+
+struct Scheduler {
+    runner: Box<dyn Runner>,
+    tokenizer: Arc<dyn Tokenizer>,
+    config: SchedulerConfig,
+    active: Vec<Sequence>,
+    free: Vec<u32>,
+}
+
+/// The engine thread's loop; returns when every engine handle is dropped.
+pub fn run(runner: Box<dyn Runner>, tokenizer: Arc<dyn Tokenizer>, config: SchedulerConfig, jobs: std_mpsc::Receiver<Job>) {
+    let free = (0..runner.max_sequences()).rev().collect();
+    let mut s = Scheduler { runner, tokenizer, config, active: Vec::new(), free };
+    loop {
+        if s.active.is_empty() {
+            match jobs.recv() {
+                Ok(job) => s.admit(job),
+                Err(_) => return,
+            }
+        }
+        while !s.free.is_empty() {
+            match jobs.try_recv() {
+                Ok(job) => s.admit(job),
+                Err(_) => break,
+            }
+        }
+        s.step();
+    }
+}
+
+impl Scheduler {
+    /// Takes a job if there are sequences for all its candidates (else it
+    /// waits for the next step: the job stays first in line).
+    fn admit(&mut self, job: Job) {
+        let n = job.request.candidate_count.max(1) as usize;
+        if self.free.len() < n {
+            // Not enough sequences now: fail fast only if it can never fit.
+            if n > self.runner.max_sequences() as usize {
+                let _ = job.events.try_send(EngineEvent::Failed(EngineError::InvalidRequest {
+                    field: Some("generation_config.candidate_count".into()),
+                    message: format!("this server runs at most {} sequences at once", self.runner.max_sequences()),
+                }));
+                return;
+            }
+            self.wait_for_room(n);
+        }
+        let prompt = Arc::new(job.tokens);
+        let _ = job.events.try_send(EngineEvent::Started { prompt_tokens: prompt.len() as u32, cached_tokens: 0 });
+        let top = job.request.logprobs.unwrap_or(0) as usize;
+        let first_seq = self.free.last().copied().unwrap_or(0);
+        for c in 0..n as u32 {
+            let Some(seq) = self.free.pop() else { return };
+            self.runner.seq_remove(seq, 0, None);
+            self.active.push(Sequence {
+                seq,
+                candidate: c,
+                prompt: prompt.clone(),
+                prefilled: 0,
+                fork_of: (c > 0).then_some(first_seq),
+                generated: Vec::new(),
+                next: None,
+                sampler: Sampler::new(job.request.sampling.clone(), u64::from(c), top),
+                utf8: Utf8Assembler::default(),
+                stops: StopMatcher::new(job.request.stop_sequences.clone()),
+                usage: CandidateUsage::default(),
+                max_tokens: job.max_tokens,
+                logprobs: job.request.logprobs.is_some(),
+                events: job.events.clone(),
+            });
+        }
+    }
+
+    /// Runs steps until `n` sequences are free.
+    fn wait_for_room(&mut self, n: usize) {
+        while self.free.len() < n && !self.active.is_empty() {
+            self.step();
+        }
+    }
+
+    /// One multi-sequence decode, then sampling for every sequence that got logits.
+    fn step(&mut self) {
+        self.drop_cancelled();
+        if self.active.is_empty() {
+            return;
+        }
+        let mut batch = Vec::new();
+        let mut wants: Vec<(usize, usize)> = Vec::new(); // (active index, batch index)
+        let mut budget = self.config.prefill_chunk.max(self.active.len());
+        for (i, s) in self.active.iter().enumerate() {
+            if let Some(t) = s.next {
+                wants.push((i, batch.len()));
+                batch.push(BatchToken { token: t, pos: s.pos() - 1, seq: s.seq, logits: true });
+                budget = budget.saturating_sub(1);
+            }
+        }
+        for (i, s) in self.active.iter_mut().enumerate() {
+            if s.next.is_some() || s.fork_of.is_some() || s.prefilled >= s.prompt.len() || budget == 0 {
+                continue;
+            }
+            let take = (s.prompt.len() - s.prefilled).min(budget).min(self.runner.max_batch().saturating_sub(batch.len()));
+            if take == 0 {
+                continue;
+            }
+            for k in 0..take {
+                let pos = s.prefilled + k;
+                let last = pos + 1 == s.prompt.len();
+                if last {
+                    wants.push((i, batch.len()));
+                }
+                batch.push(BatchToken { token: s.prompt[pos], pos: pos as u32, seq: s.seq, logits: last });
+            }
+            s.prefilled += take;
+            budget -= take;
+        }
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.runner.decode(&batch) {
+            self.fail_all(EngineError::Internal(format!("decode failed: {e}")));
+            return;
+        }
+        let mut done = Vec::new();
+        for (i, b) in wants {
+            let row = self.runner.logits(b).to_vec();
+            let forks = self.forks_of(i);
+            for j in forks {
+                let (src, dst) = (self.active[i].seq, self.active[j].seq);
+                let len = self.active[i].prompt.len();
+                self.runner.seq_copy(src, dst, 0, Some(len as u32));
+                self.active[j].prefilled = len;
+                self.active[j].fork_of = None;
+                if self.sample_and_emit(j, row.clone()) {
+                    done.push(j);
+                }
+            }
+            if self.sample_and_emit(i, row) {
+                done.push(i);
+            }
+        }
+        done.sort_unstable();
+        for i in done.into_iter().rev() {
+            self.release(i);
+        }
+    }
+
+    /// Candidates waiting to fork from sequence at `i` once its prompt is in.
+    fn forks_of(&self, i: usize) -> Vec<usize> {
+        let s = &self.active[i];
+        if !s.generated.is_empty() || s.fork_of.is_some() {
+            return Vec::new();
+        }
+        let seq = s.seq;
+        (0..self.active.len()).filter(|&j| self.active[j].fork_of == Some(seq)).collect()
+    }
+
+    /// Samples the next token of sequence `i`; returns true when it finished.
+    fn sample_and_emit(&mut self, i: usize, mut logits: Vec<f32>) -> bool {
+        let tokenizer = self.tokenizer.clone();
+        let seq_ctx = self.config.seq_ctx;
+        let s = &mut self.active[i];
+        let picked = s.sampler.sample(&s.generated, &mut logits);
+        if tokenizer.is_end(picked.token) {
+            return finish(s, FinishReason::Stop);
+        }
+        s.generated.push(picked.token);
+        s.usage.output_tokens += 1;
+        let lp = if s.logprobs {
+            let tl = |(t, l): (i32, f32)| TokenLogprob {
+                token: String::from_utf8_lossy(&tokenizer.token_bytes(t)).into_owned(),
+                token_id: t,
+                logprob: l,
+            };
+            vec![StepLogprobs { chosen: tl((picked.token, picked.logprob)), top: picked.top.into_iter().map(tl).collect() }]
+        } else {
+            Vec::new()
+        };
+        let text = s.utf8.push(&tokenizer.token_bytes(picked.token));
+        let out = s.stops.push(&text);
+        if !out.text.is_empty() || !lp.is_empty() {
+            let ev = EngineEvent::Delta { candidate: s.candidate, kind: TextKind::Answer, text: out.text, tokens: 1, logprobs: lp };
+            if s.events.blocking_send(ev).is_err() {
+                return true;
+            }
+        }
+        if out.stopped {
+            s.stops = StopMatcher::new(Vec::new());
+            s.utf8 = Utf8Assembler::default();
+            return finish(s, FinishReason::Stop);
+        }
+        if s.usage.output_tokens >= s.max_tokens || s.pos() >= seq_ctx {
+            return finish(s, FinishReason::MaxTokens);
+        }
+        s.next = Some(picked.token);
+        false
+    }
+
+    fn drop_cancelled(&mut self) {
+        for i in (0..self.active.len()).rev() {
+            if self.active[i].events.is_closed() {
+                self.release(i);
+            }
+        }
+    }
+
+    fn release(&mut self, i: usize) {
+        let s = self.active.swap_remove(i);
+        self.runner.seq_remove(s.seq, 0, None);
+        self.free.push(s.seq);
+    }
+
+    fn fail_all(&mut self, err: EngineError) {
+        for s in &self.active {
+            let _ = s.events.try_send(EngineEvent::Failed(err.clone()));
+        }
+        while !self.active.is_empty() {
+            self.release(self.active.len() - 1);
+        }
+    }
+}
+
+/// Flushes held text and reports the end of a candidate. Always true.
+fn finish(s: &mut Sequence, reason: FinishReason) -> bool {
+    let tail = s.utf8.finish();
+    let mut text = s.stops.push(&tail).text;
+    text.push_str(&s.stops.finish());
+    if !text.is_empty() {
+        let _ = s.events.blocking_send(EngineEvent::Delta { candidate: s.candidate, kind: TextKind::Answer, text, tokens: 0, logprobs: Vec::new() });
+    }
+    let _ = s.events.blocking_send(EngineEvent::Finished { candidate: s.candidate, reason, usage: s.usage });
+    true
+}

@@ -1,0 +1,129 @@
+//! A deterministic byte-level runner for tests of the scheduler: token ids
+//! are bytes (0..=255), 256 is the end token. The "model" remembers, per
+//! sequence, the token at every position, and its logits are a hash of the
+//! sequence's whole history: so a wrong position, a bad KV copy or a leaked
+//! sequence changes the output, exactly as with a real model.
+
+use std::collections::HashMap;
+
+use crate::runner::*;
+
+pub const END: i32 = 256;
+pub const VOCAB: usize = 257;
+
+pub struct ByteTokenizer {
+    meta: ModelMeta,
+}
+
+impl Default for ByteTokenizer {
+    fn default() -> Self {
+        ByteTokenizer {
+            meta: ModelMeta { architecture: "bytes".into(), name: "bytes".into(), train_context: 512, vocab_size: VOCAB, ..ModelMeta::default() },
+        }
+    }
+}
+
+impl Tokenizer for ByteTokenizer {
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+    fn encode(&self, text: &str, _add_bos: bool) -> Result<Vec<i32>, RunnerError> {
+        Ok(text.bytes().map(i32::from).collect())
+    }
+    fn token_bytes(&self, token: i32) -> Vec<u8> {
+        u8::try_from(token).map(|b| vec![b]).unwrap_or_default()
+    }
+    fn is_end(&self, token: i32) -> bool {
+        token == END
+    }
+}
+
+pub struct ByteRunner {
+    kv: HashMap<u32, Vec<Option<i32>>>,
+    rows: Vec<Vec<f32>>,
+    capacity: u32,
+    sequences: u32,
+    /// Tokens decoded per call (to observe batching).
+    pub batch_sizes: Vec<usize>,
+}
+
+impl ByteRunner {
+    pub fn new(capacity: u32, sequences: u32) -> Self {
+        ByteRunner { kv: HashMap::new(), rows: Vec::new(), capacity, sequences, batch_sizes: Vec::new() }
+    }
+
+    fn logits_for(history: &[Option<i32>]) -> Vec<f32> {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for t in history {
+            let t = t.unwrap_or(-1);
+            for b in t.to_le_bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        let mut row = vec![-8.0f32; VOCAB];
+        // Printable lowercase letters and space get hash-driven scores.
+        for (k, b) in (b'a'..=b'z').chain([b' ']).enumerate() {
+            let x = (h.rotate_left(k as u32 * 7) ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40;
+            row[b as usize] = (x as f32 / (1u64 << 24) as f32) * 4.0 - 2.0;
+        }
+        row[END as usize] = -4.0 + 0.25 * history.len() as f32;
+        row
+    }
+}
+
+impl Runner for ByteRunner {
+    fn kv_capacity(&self) -> u32 {
+        self.capacity
+    }
+    fn max_sequences(&self) -> u32 {
+        self.sequences
+    }
+    fn max_batch(&self) -> usize {
+        64
+    }
+    fn decode(&mut self, batch: &[BatchToken]) -> Result<(), RunnerError> {
+        self.batch_sizes.push(batch.len());
+        self.rows.clear();
+        for t in batch {
+            let cells = self.kv.entry(t.seq).or_default();
+            let pos = t.pos as usize;
+            if cells.len() <= pos {
+                cells.resize(pos + 1, None);
+            }
+            cells[pos] = Some(t.token);
+            if t.logits {
+                let hist = &cells[..=pos];
+                if hist.iter().any(Option::is_none) {
+                    return Err(RunnerError::Decode(format!("seq {} has a hole before pos {pos}", t.seq)));
+                }
+                self.rows.push(Self::logits_for(hist));
+            } else {
+                self.rows.push(Vec::new());
+            }
+        }
+        Ok(())
+    }
+    fn logits(&self, batch_index: usize) -> &[f32] {
+        &self.rows[batch_index]
+    }
+    fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) {
+        if let Some(cells) = self.kv.get_mut(&seq) {
+            let end = to.map_or(cells.len(), |t| (t as usize).min(cells.len()));
+            for c in cells.iter_mut().take(end).skip(from as usize) {
+                *c = None;
+            }
+        }
+    }
+    fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>) {
+        let src_cells = self.kv.get(&src).cloned().unwrap_or_default();
+        let end = to.map_or(src_cells.len(), |t| (t as usize).min(src_cells.len()));
+        let dst_cells = self.kv.entry(dst).or_default();
+        if dst_cells.len() < end {
+            dst_cells.resize(end, None);
+        }
+        for p in from as usize..end {
+            dst_cells[p] = src_cells[p];
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The real engine (LlmEngine + scheduler) over the deterministic byte runner.
+#![cfg(feature = "testing")]
+
+use std::sync::Arc;
+
+use hearth_engine::llm::{LlmEngine, LlmEngineConfig, PromptFormat, RenderOptions};
+use hearth_engine::test_runner::{ByteRunner, ByteTokenizer};
+use hearth_engine::*;
+
+struct Plain;
+
+impl PromptFormat for Plain {
+    fn render(&self, prompt: &Prompt, _: &RenderOptions) -> Result<String, EngineError> {
+        let mut out = String::new();
+        for t in &prompt.turns {
+            for s in &t.segments {
+                if let Segment::Text(x) = s {
+                    out.push_str(x);
+                }
+            }
+        }
+        Ok(out)
+    }
+    fn supports_thinking(&self) -> bool {
+        false
+    }
+}
+
+fn engine(sequences: u32, queue: usize) -> LlmEngine {
+    let cfg = LlmEngineConfig {
+        id: "bytes".into(),
+        display_name: "bytes".into(),
+        description: String::new(),
+        max_output_tokens: 64,
+        prefill_chunk: 16,
+        queue_limit: queue,
+    };
+    LlmEngine::start(cfg, Arc::new(ByteTokenizer::default()), Arc::new(Plain), Box::new(ByteRunner::new(256 * sequences, sequences)))
+        .expect("engine")
+}
+
+fn request(text: &str) -> GenerateRequest {
+    GenerateRequest {
+        prompt: Prompt { system: None, turns: vec![Turn { role: Role::User, segments: vec![Segment::Text(text.into())] }], tools: vec![] },
+        sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
+        max_output_tokens: Some(40),
+        stop_sequences: vec![],
+        candidate_count: 1,
+        logprobs: None,
+        thinking: ThinkingBudget::Dynamic,
+        constraint: None,
+        tool_choice: ToolChoice::Auto,
+        media_resolution: None,
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Outcome {
+    texts: Vec<String>,
+    reasons: Vec<Option<FinishReason>>,
+    tokens: Vec<u32>,
+    prompt: u32,
+}
+
+async fn collect(mut rx: EventStream, n: usize) -> Outcome {
+    let mut o = Outcome { texts: vec![String::new(); n], reasons: vec![None; n], tokens: vec![0; n], prompt: 0 };
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            EngineEvent::Started { prompt_tokens, .. } => o.prompt = prompt_tokens,
+            EngineEvent::Delta { candidate, text, .. } => o.texts[candidate as usize].push_str(&text),
+            EngineEvent::Finished { candidate, reason, usage } => {
+                o.reasons[candidate as usize] = Some(reason);
+                o.tokens[candidate as usize] = usage.output_tokens;
+            }
+            EngineEvent::Failed(e) => panic!("failed: {e}"),
+            EngineEvent::ToolCall { .. } => panic!("no tools here"),
+        }
+    }
+    o
+}
+
+const PROMPTS: [&str; 8] = ["alpha", "bravo charlie", "delta", "echo foxtrot golf", "hotel", "india juliet", "kilo", "lima mike november"];
+
+#[tokio::test]
+async fn batching_does_not_change_greedy_results() {
+    let alone = engine(8, 16);
+    let mut solo = Vec::new();
+    for p in PROMPTS {
+        solo.push(collect(alone.generate(request(p)).expect("gen"), 1).await);
+    }
+    let batched = engine(8, 16);
+    let streams: Vec<_> = PROMPTS.iter().map(|p| batched.generate(request(p)).expect("gen")).collect();
+    let mut together = Vec::new();
+    for s in streams {
+        together.push(collect(s, 1).await);
+    }
+    assert_eq!(solo, together);
+    assert!(solo.iter().all(|o| o.reasons[0].is_some() && o.prompt > 0));
+    assert!(solo.iter().any(|o| !o.texts[0].is_empty()));
+}
+
+#[tokio::test]
+async fn candidates_fork_from_one_prefill() {
+    let e = engine(4, 4);
+    let single = collect(e.generate(request("fork me")).expect("gen"), 1).await;
+    let mut r = request("fork me");
+    r.candidate_count = 3;
+    let three = collect(e.generate(r).expect("gen"), 3).await;
+    for c in 0..3 {
+        assert_eq!(three.texts[c], single.texts[0], "greedy candidate {c} equals the single greedy answer");
+    }
+    let mut r = request("fork me");
+    r.candidate_count = 3;
+    r.sampling = SamplingParams { temperature: 1.0, seed: Some(11), ..SamplingParams::default() };
+    let a = collect(e.generate(r.clone()).expect("gen"), 3).await;
+    let b = collect(e.generate(r).expect("gen"), 3).await;
+    assert_eq!(a, b, "seeded sampling is reproducible");
+    assert!(a.texts[0] != a.texts[1] || a.texts[1] != a.texts[2], "candidates are independent samples");
+}
+
+#[tokio::test]
+async fn limits_and_stop_sequences() {
+    let e = engine(2, 4);
+    let mut r = request("limit");
+    r.max_output_tokens = Some(3);
+    let o = collect(e.generate(r).expect("gen"), 1).await;
+    assert_eq!(o.tokens[0], 3);
+    assert_eq!(o.reasons[0], Some(FinishReason::MaxTokens));
+    let full = collect(e.generate(request("stop here")).expect("gen"), 1).await;
+    let text = &full.texts[0];
+    assert!(text.len() >= 4, "{text:?}");
+    let stop = text[2..4].to_string();
+    let mut r = request("stop here");
+    r.stop_sequences = vec![stop.clone()];
+    let cut = collect(e.generate(r).expect("gen"), 1).await;
+    assert_eq!(cut.texts[0], text[..text.find(&stop).expect("found")]);
+    assert_eq!(cut.reasons[0], Some(FinishReason::Stop));
+}
+
+#[tokio::test]
+async fn cancelled_requests_free_their_sequences() {
+    let e = engine(2, 8);
+    let mut long = request("forever");
+    long.max_output_tokens = Some(60);
+    for _ in 0..5 {
+        let rx = e.generate(long.clone()).expect("gen");
+        drop(rx);
+    }
+    // Were the sequences leaked, these would never be admitted.
+    let a = e.generate(request("after one")).expect("gen");
+    let b = e.generate(request("after two")).expect("gen");
+    let (a, b) = (collect(a, 1).await, collect(b, 1).await);
+    assert!(a.reasons[0].is_some() && b.reasons[0].is_some());
+}
+
+#[tokio::test]
+async fn a_full_queue_is_overloaded_and_the_context_is_enforced() {
+    let e = engine(1, 1);
+    let mut held = Vec::new();
+    let mut overloaded = false;
+    for _ in 0..6 {
+        match e.generate(request("busy")) {
+            Ok(rx) => held.push(rx),
+            Err(EngineError::Overloaded(_)) => overloaded = true,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(overloaded, "a bounded queue answers Overloaded");
+    let long = "x".repeat(300);
+    match e.generate(request(&long)) {
+        Err(EngineError::InvalidRequest { message, .. }) => assert!(message.contains("exceeds the maximum number of tokens")),
+        other => panic!("expected a context error, got {:?}", other.map(|_| ())),
+    }
+}
