@@ -8,3 +8,8 @@ pub mod testing;
 pub mod text;
 
 pub use contract::*;
+pub mod llm;
+pub mod runner;
+mod scheduler;
+#[cfg(feature = "testing")]
+pub mod test_runner;
