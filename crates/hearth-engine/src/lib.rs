@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod sampler;
+pub mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod text;

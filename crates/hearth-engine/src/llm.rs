@@ -67,21 +67,32 @@ impl LlmEngine {
                 constrained_output: false,
             },
         };
-        let sched = SchedulerConfig { seq_ctx, prefill_chunk: config.prefill_chunk.max(1) };
+        let sched = SchedulerConfig {
+            seq_ctx,
+            prefill_chunk: config.prefill_chunk.max(1),
+        };
         let (jobs, rx) = std_mpsc::sync_channel(config.queue_limit.max(1));
         let tok = tokenizer.clone();
         std::thread::Builder::new()
             .name(format!("hearth-engine-{}", config.id))
             .spawn(move || scheduler::run(runner, tok, sched, rx))
             .map_err(|e| EngineError::Internal(format!("cannot start the engine thread: {e}")))?;
-        Ok(LlmEngine { info, tokenizer, format, jobs })
+        Ok(LlmEngine {
+            info,
+            tokenizer,
+            format,
+            jobs,
+        })
     }
 
     fn tokens(&self, prompt: &Prompt, options: &RenderOptions) -> Result<Vec<i32>, EngineError> {
         let text = self.format.render(prompt, options)?;
         let meta = self.tokenizer.meta();
         // Templates that write BOS themselves must not get a second one.
-        let has_bos = meta.bos_token.as_deref().is_some_and(|b| !b.is_empty() && text.starts_with(b));
+        let has_bos = meta
+            .bos_token
+            .as_deref()
+            .is_some_and(|b| !b.is_empty() && text.starts_with(b));
         self.tokenizer
             .encode(&text, meta.add_bos && !has_bos)
             .map_err(|e| EngineError::Internal(format!("tokenizing the prompt failed: {e}")))
@@ -116,9 +127,17 @@ impl Engine for LlmEngine {
             });
         }
         let room = (limit - tokens.len()) as u32;
-        let max_tokens = request.max_output_tokens.unwrap_or(self.info.max_output_tokens).min(room);
+        let max_tokens = request
+            .max_output_tokens
+            .unwrap_or(self.info.max_output_tokens)
+            .min(room);
         let (tx, rx) = mpsc::channel(256);
-        let job = Job { tokens, request, max_tokens, events: tx };
+        let job = Job {
+            tokens,
+            request,
+            max_tokens,
+            events: tx,
+        };
         self.jobs.try_send(job).map_err(|e| match e {
             std_mpsc::TrySendError::Full(_) => EngineError::Overloaded(format!(
                 "model '{}' has too many requests waiting; try again shortly",

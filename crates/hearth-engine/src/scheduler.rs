@@ -66,9 +66,20 @@ struct Scheduler {
 }
 
 /// The engine thread's loop; returns when every engine handle is dropped.
-pub fn run(runner: Box<dyn Runner>, tokenizer: Arc<dyn Tokenizer>, config: SchedulerConfig, jobs: std_mpsc::Receiver<Job>) {
+pub fn run(
+    runner: Box<dyn Runner>,
+    tokenizer: Arc<dyn Tokenizer>,
+    config: SchedulerConfig,
+    jobs: std_mpsc::Receiver<Job>,
+) {
     let free = (0..runner.max_sequences()).rev().collect();
-    let mut s = Scheduler { runner, tokenizer, config, active: Vec::new(), free };
+    let mut s = Scheduler {
+        runner,
+        tokenizer,
+        config,
+        active: Vec::new(),
+        free,
+    };
     loop {
         if s.active.is_empty() {
             match jobs.recv() {
@@ -94,16 +105,24 @@ impl Scheduler {
         if self.free.len() < n {
             // Not enough sequences now: fail fast only if it can never fit.
             if n > self.runner.max_sequences() as usize {
-                let _ = job.events.try_send(EngineEvent::Failed(EngineError::InvalidRequest {
-                    field: Some("generation_config.candidate_count".into()),
-                    message: format!("this server runs at most {} sequences at once", self.runner.max_sequences()),
-                }));
+                let _ = job
+                    .events
+                    .try_send(EngineEvent::Failed(EngineError::InvalidRequest {
+                        field: Some("generation_config.candidate_count".into()),
+                        message: format!(
+                            "this server runs at most {} sequences at once",
+                            self.runner.max_sequences()
+                        ),
+                    }));
                 return;
             }
             self.wait_for_room(n);
         }
         let prompt = Arc::new(job.tokens);
-        let _ = job.events.try_send(EngineEvent::Started { prompt_tokens: prompt.len() as u32, cached_tokens: 0 });
+        let _ = job.events.try_send(EngineEvent::Started {
+            prompt_tokens: prompt.len() as u32,
+            cached_tokens: 0,
+        });
         let top = job.request.logprobs.unwrap_or(0) as usize;
         let first_seq = self.free.last().copied().unwrap_or(0);
         for c in 0..n as u32 {
@@ -147,15 +166,26 @@ impl Scheduler {
         for (i, s) in self.active.iter().enumerate() {
             if let Some(t) = s.next {
                 wants.push((i, batch.len()));
-                batch.push(BatchToken { token: t, pos: s.pos() - 1, seq: s.seq, logits: true });
+                batch.push(BatchToken {
+                    token: t,
+                    pos: s.pos() - 1,
+                    seq: s.seq,
+                    logits: true,
+                });
                 budget = budget.saturating_sub(1);
             }
         }
         for (i, s) in self.active.iter_mut().enumerate() {
-            if s.next.is_some() || s.fork_of.is_some() || s.prefilled >= s.prompt.len() || budget == 0 {
+            if s.next.is_some()
+                || s.fork_of.is_some()
+                || s.prefilled >= s.prompt.len()
+                || budget == 0
+            {
                 continue;
             }
-            let take = (s.prompt.len() - s.prefilled).min(budget).min(self.runner.max_batch().saturating_sub(batch.len()));
+            let take = (s.prompt.len() - s.prefilled)
+                .min(budget)
+                .min(self.runner.max_batch().saturating_sub(batch.len()));
             if take == 0 {
                 continue;
             }
@@ -165,7 +195,12 @@ impl Scheduler {
                 if last {
                     wants.push((i, batch.len()));
                 }
-                batch.push(BatchToken { token: s.prompt[pos], pos: pos as u32, seq: s.seq, logits: last });
+                batch.push(BatchToken {
+                    token: s.prompt[pos],
+                    pos: pos as u32,
+                    seq: s.seq,
+                    logits: last,
+                });
             }
             s.prefilled += take;
             budget -= take;
@@ -208,7 +243,9 @@ impl Scheduler {
             return Vec::new();
         }
         let seq = s.seq;
-        (0..self.active.len()).filter(|&j| self.active[j].fork_of == Some(seq)).collect()
+        (0..self.active.len())
+            .filter(|&j| self.active[j].fork_of == Some(seq))
+            .collect()
     }
 
     /// Samples the next token of sequence `i`; returns true when it finished.
@@ -228,14 +265,23 @@ impl Scheduler {
                 token_id: t,
                 logprob: l,
             };
-            vec![StepLogprobs { chosen: tl((picked.token, picked.logprob)), top: picked.top.into_iter().map(tl).collect() }]
+            vec![StepLogprobs {
+                chosen: tl((picked.token, picked.logprob)),
+                top: picked.top.into_iter().map(tl).collect(),
+            }]
         } else {
             Vec::new()
         };
         let text = s.utf8.push(&tokenizer.token_bytes(picked.token));
         let out = s.stops.push(&text);
         if !out.text.is_empty() || !lp.is_empty() {
-            let ev = EngineEvent::Delta { candidate: s.candidate, kind: TextKind::Answer, text: out.text, tokens: 1, logprobs: lp };
+            let ev = EngineEvent::Delta {
+                candidate: s.candidate,
+                kind: TextKind::Answer,
+                text: out.text,
+                tokens: 1,
+                logprobs: lp,
+            };
             if s.events.blocking_send(ev).is_err() {
                 return true;
             }
@@ -282,8 +328,18 @@ fn finish(s: &mut Sequence, reason: FinishReason) -> bool {
     let mut text = s.stops.push(&tail).text;
     text.push_str(&s.stops.finish());
     if !text.is_empty() {
-        let _ = s.events.blocking_send(EngineEvent::Delta { candidate: s.candidate, kind: TextKind::Answer, text, tokens: 0, logprobs: Vec::new() });
+        let _ = s.events.blocking_send(EngineEvent::Delta {
+            candidate: s.candidate,
+            kind: TextKind::Answer,
+            text,
+            tokens: 0,
+            logprobs: Vec::new(),
+        });
     }
-    let _ = s.events.blocking_send(EngineEvent::Finished { candidate: s.candidate, reason, usage: s.usage });
+    let _ = s.events.blocking_send(EngineEvent::Finished {
+        candidate: s.candidate,
+        reason,
+        usage: s.usage,
+    });
     true
 }

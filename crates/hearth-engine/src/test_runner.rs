@@ -18,7 +18,13 @@ pub struct ByteTokenizer {
 impl Default for ByteTokenizer {
     fn default() -> Self {
         ByteTokenizer {
-            meta: ModelMeta { architecture: "bytes".into(), name: "bytes".into(), train_context: 512, vocab_size: VOCAB, ..ModelMeta::default() },
+            meta: ModelMeta {
+                architecture: "bytes".into(),
+                name: "bytes".into(),
+                train_context: 512,
+                vocab_size: VOCAB,
+                ..ModelMeta::default()
+            },
         }
     }
 }
@@ -49,7 +55,13 @@ pub struct ByteRunner {
 
 impl ByteRunner {
     pub fn new(capacity: u32, sequences: u32) -> Self {
-        ByteRunner { kv: HashMap::new(), rows: Vec::new(), capacity, sequences, batch_sizes: Vec::new() }
+        ByteRunner {
+            kv: HashMap::new(),
+            rows: Vec::new(),
+            capacity,
+            sequences,
+            batch_sizes: Vec::new(),
+        }
     }
 
     fn logits_for(history: &[Option<i32>]) -> Vec<f32> {
@@ -64,7 +76,8 @@ impl ByteRunner {
         let mut row = vec![-8.0f32; VOCAB];
         // Printable lowercase letters and space get hash-driven scores.
         for (k, b) in (b'a'..=b'z').chain([b' ']).enumerate() {
-            let x = (h.rotate_left(k as u32 * 7) ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40;
+            let x = (h.rotate_left(k as u32 * 7) ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                >> 40;
             row[b as usize] = (x as f32 / (1u64 << 24) as f32) * 4.0 - 2.0;
         }
         row[END as usize] = -4.0 + 0.25 * history.len() as f32;
@@ -95,7 +108,10 @@ impl Runner for ByteRunner {
             if t.logits {
                 let hist = &cells[..=pos];
                 if hist.iter().any(Option::is_none) {
-                    return Err(RunnerError::Decode(format!("seq {} has a hole before pos {pos}", t.seq)));
+                    return Err(RunnerError::Decode(format!(
+                        "seq {} has a hole before pos {pos}",
+                        t.seq
+                    )));
                 }
                 self.rows.push(Self::logits_for(hist));
             } else {
@@ -122,8 +138,7 @@ impl Runner for ByteRunner {
         if dst_cells.len() < end {
             dst_cells.resize(end, None);
         }
-        for p in from as usize..end {
-            dst_cells[p] = src_cells[p];
-        }
+        let from = (from as usize).min(end);
+        dst_cells[from..end].copy_from_slice(&src_cells[from..end]);
     }
 }

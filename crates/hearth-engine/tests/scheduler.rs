@@ -35,14 +35,29 @@ fn engine(sequences: u32, queue: usize) -> LlmEngine {
         prefill_chunk: 16,
         queue_limit: queue,
     };
-    LlmEngine::start(cfg, Arc::new(ByteTokenizer::default()), Arc::new(Plain), Box::new(ByteRunner::new(256 * sequences, sequences)))
-        .expect("engine")
+    LlmEngine::start(
+        cfg,
+        Arc::new(ByteTokenizer::default()),
+        Arc::new(Plain),
+        Box::new(ByteRunner::new(256 * sequences, sequences)),
+    )
+    .expect("engine")
 }
 
 fn request(text: &str) -> GenerateRequest {
     GenerateRequest {
-        prompt: Prompt { system: None, turns: vec![Turn { role: Role::User, segments: vec![Segment::Text(text.into())] }], tools: vec![] },
-        sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
+        prompt: Prompt {
+            system: None,
+            turns: vec![Turn {
+                role: Role::User,
+                segments: vec![Segment::Text(text.into())],
+            }],
+            tools: vec![],
+        },
+        sampling: SamplingParams {
+            temperature: 0.0,
+            ..SamplingParams::default()
+        },
         max_output_tokens: Some(40),
         stop_sequences: vec![],
         candidate_count: 1,
@@ -63,12 +78,23 @@ struct Outcome {
 }
 
 async fn collect(mut rx: EventStream, n: usize) -> Outcome {
-    let mut o = Outcome { texts: vec![String::new(); n], reasons: vec![None; n], tokens: vec![0; n], prompt: 0 };
+    let mut o = Outcome {
+        texts: vec![String::new(); n],
+        reasons: vec![None; n],
+        tokens: vec![0; n],
+        prompt: 0,
+    };
     while let Some(ev) = rx.recv().await {
         match ev {
             EngineEvent::Started { prompt_tokens, .. } => o.prompt = prompt_tokens,
-            EngineEvent::Delta { candidate, text, .. } => o.texts[candidate as usize].push_str(&text),
-            EngineEvent::Finished { candidate, reason, usage } => {
+            EngineEvent::Delta {
+                candidate, text, ..
+            } => o.texts[candidate as usize].push_str(&text),
+            EngineEvent::Finished {
+                candidate,
+                reason,
+                usage,
+            } => {
                 o.reasons[candidate as usize] = Some(reason);
                 o.tokens[candidate as usize] = usage.output_tokens;
             }
@@ -79,7 +105,16 @@ async fn collect(mut rx: EventStream, n: usize) -> Outcome {
     o
 }
 
-const PROMPTS: [&str; 8] = ["alpha", "bravo charlie", "delta", "echo foxtrot golf", "hotel", "india juliet", "kilo", "lima mike november"];
+const PROMPTS: [&str; 8] = [
+    "alpha",
+    "bravo charlie",
+    "delta",
+    "echo foxtrot golf",
+    "hotel",
+    "india juliet",
+    "kilo",
+    "lima mike november",
+];
 
 #[tokio::test]
 async fn batching_does_not_change_greedy_results() {
@@ -89,7 +124,10 @@ async fn batching_does_not_change_greedy_results() {
         solo.push(collect(alone.generate(request(p)).expect("gen"), 1).await);
     }
     let batched = engine(8, 16);
-    let streams: Vec<_> = PROMPTS.iter().map(|p| batched.generate(request(p)).expect("gen")).collect();
+    let streams: Vec<_> = PROMPTS
+        .iter()
+        .map(|p| batched.generate(request(p)).expect("gen"))
+        .collect();
     let mut together = Vec::new();
     for s in streams {
         together.push(collect(s, 1).await);
@@ -107,15 +145,25 @@ async fn candidates_fork_from_one_prefill() {
     r.candidate_count = 3;
     let three = collect(e.generate(r).expect("gen"), 3).await;
     for c in 0..3 {
-        assert_eq!(three.texts[c], single.texts[0], "greedy candidate {c} equals the single greedy answer");
+        assert_eq!(
+            three.texts[c], single.texts[0],
+            "greedy candidate {c} equals the single greedy answer"
+        );
     }
     let mut r = request("fork me");
     r.candidate_count = 3;
-    r.sampling = SamplingParams { temperature: 1.0, seed: Some(11), ..SamplingParams::default() };
+    r.sampling = SamplingParams {
+        temperature: 1.0,
+        seed: Some(11),
+        ..SamplingParams::default()
+    };
     let a = collect(e.generate(r.clone()).expect("gen"), 3).await;
     let b = collect(e.generate(r).expect("gen"), 3).await;
     assert_eq!(a, b, "seeded sampling is reproducible");
-    assert!(a.texts[0] != a.texts[1] || a.texts[1] != a.texts[2], "candidates are independent samples");
+    assert!(
+        a.texts[0] != a.texts[1] || a.texts[1] != a.texts[2],
+        "candidates are independent samples"
+    );
 }
 
 #[tokio::test]
@@ -168,7 +216,9 @@ async fn a_full_queue_is_overloaded_and_the_context_is_enforced() {
     assert!(overloaded, "a bounded queue answers Overloaded");
     let long = "x".repeat(300);
     match e.generate(request(&long)) {
-        Err(EngineError::InvalidRequest { message, .. }) => assert!(message.contains("exceeds the maximum number of tokens")),
+        Err(EngineError::InvalidRequest { message, .. }) => {
+            assert!(message.contains("exceeds the maximum number of tokens"))
+        }
         other => panic!("expected a context error, got {:?}", other.map(|_| ())),
     }
 }
