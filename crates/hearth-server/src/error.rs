@@ -130,20 +130,59 @@ mod tests {
     #[test]
     fn engine_errors_map_to_google_statuses() {
         let cases = [
-            (EngineError::InvalidRequest { field: Some("contents".into()), message: "m".into() }, 400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: m"),
-            (EngineError::InvalidRequest { field: None, message: "m".into() }, 400, "INVALID_ARGUMENT", "m"),
-            (EngineError::Overloaded("full".into()), 429, "RESOURCE_EXHAUSTED", "full"),
-            (EngineError::Unavailable("down".into()), 503, "UNAVAILABLE", "down"),
+            (
+                EngineError::InvalidRequest {
+                    field: Some("contents".into()),
+                    message: "m".into(),
+                },
+                400,
+                "INVALID_ARGUMENT",
+                "* GenerateContentRequest.contents: m",
+            ),
+            (
+                EngineError::InvalidRequest {
+                    field: None,
+                    message: "m".into(),
+                },
+                400,
+                "INVALID_ARGUMENT",
+                "m",
+            ),
+            (
+                EngineError::Overloaded("full".into()),
+                429,
+                "RESOURCE_EXHAUSTED",
+                "full",
+            ),
+            (
+                EngineError::Unavailable("down".into()),
+                503,
+                "UNAVAILABLE",
+                "down",
+            ),
             (EngineError::Internal("bug".into()), 500, "INTERNAL", "bug"),
         ];
         for (e, code, status, msg) in cases {
             let api = ApiError::from(e);
             assert_eq!(api.code.as_u16(), code);
             let body = api.body();
-            assert_eq!((body.error.code, body.error.status.as_str(), body.error.message.as_str()), (i32::from(code), status, msg));
+            assert_eq!(
+                (
+                    body.error.code,
+                    body.error.status.as_str(),
+                    body.error.message.as_str()
+                ),
+                (i32::from(code), status, msg)
+            );
             assert!(api.json().starts_with(r#"{"error":{"code":"#));
         }
-        assert_eq!(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "t").status_name(), "DEADLINE_EXCEEDED");
-        assert_eq!(ApiError::permission_denied("p").status_name(), "PERMISSION_DENIED");
+        assert_eq!(
+            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "t").status_name(),
+            "DEADLINE_EXCEEDED"
+        );
+        assert_eq!(
+            ApiError::permission_denied("p").status_name(),
+            "PERMISSION_DENIED"
+        );
     }
 }
