@@ -4,15 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "cargo not found: install Rust (https://rustup.rs) first" >&2
-  exit 1
-fi
+bash scripts/deps.sh
 if [ ! -d ../shared/spec/captures ]; then
   echo "warning: ../shared (the SDK captures) is not beside this checkout; capture tests will fail" >&2
 fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
-cargo test --workspace --all-features --locked 2>&1
+cargo clippy --workspace --all-targets --features hearth-engine/testing --locked -- -D warnings
+cargo test --workspace --features hearth-engine/testing --locked 2>&1

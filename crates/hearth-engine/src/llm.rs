@@ -9,6 +9,11 @@ use tokio::sync::mpsc;
 use crate::contract::*;
 use crate::runner::{Runner, Tokenizer};
 use crate::scheduler::{self, Job, SchedulerConfig};
+use crate::template::{hf_messages, ChatTemplate, TemplateError};
+
+/// Builds the runner on the engine thread (llama.cpp contexts stay on the
+/// thread that made them).
+pub type RunnerFactory = Box<dyn FnOnce() -> Result<Box<dyn Runner>, String> + Send>;
 
 /// How a prompt becomes text: the model's chat template.
 pub trait PromptFormat: Send + Sync {
@@ -46,37 +51,53 @@ pub struct LlmEngine {
 }
 
 impl LlmEngine {
-    /// Starts the engine thread, which owns `runner` from now on.
+    /// Starts the engine thread, which builds its runner with `factory` and
+    /// owns it from then on.
     pub fn start(
         config: LlmEngineConfig,
         tokenizer: Arc<dyn Tokenizer>,
         format: Arc<dyn PromptFormat>,
-        runner: Box<dyn Runner>,
+        factory: RunnerFactory,
     ) -> Result<Self, EngineError> {
-        let seq_ctx = runner.kv_capacity() / runner.max_sequences().max(1);
+        let (jobs, rx) = std_mpsc::sync_channel(config.queue_limit.max(1));
+        let (ready_tx, ready_rx) = std_mpsc::channel();
+        let tok = tokenizer.clone();
+        let prefill_chunk = config.prefill_chunk.max(1);
+        std::thread::Builder::new()
+            .name(format!("hearth-engine-{}", config.id))
+            .spawn(move || {
+                let runner = match factory() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let seq_ctx = runner.kv_capacity() / runner.max_sequences().max(1);
+                let _ = ready_tx.send(Ok(seq_ctx));
+                scheduler::run(
+                    runner,
+                    tok,
+                    SchedulerConfig {
+                        seq_ctx,
+                        prefill_chunk,
+                    },
+                    rx,
+                )
+            })
+            .map_err(|e| EngineError::Internal(format!("cannot start the engine thread: {e}")))?;
+        let seq_ctx = ready_rx
+            .recv()
+            .map_err(|_| EngineError::Internal("the engine thread died while starting".into()))?
+            .map_err(EngineError::Internal)?;
         let info = ModelInfo {
             id: config.id.clone(),
             display_name: config.display_name.clone(),
             description: config.description.clone(),
             context_length: seq_ctx,
             max_output_tokens: config.max_output_tokens.min(seq_ctx),
-            capabilities: Capabilities {
-                thinking: false,
-                media: Vec::new(),
-                function_calling: false,
-                constrained_output: false,
-            },
+            capabilities: Capabilities::default(),
         };
-        let sched = SchedulerConfig {
-            seq_ctx,
-            prefill_chunk: config.prefill_chunk.max(1),
-        };
-        let (jobs, rx) = std_mpsc::sync_channel(config.queue_limit.max(1));
-        let tok = tokenizer.clone();
-        std::thread::Builder::new()
-            .name(format!("hearth-engine-{}", config.id))
-            .spawn(move || scheduler::run(runner, tok, sched, rx))
-            .map_err(|e| EngineError::Internal(format!("cannot start the engine thread: {e}")))?;
         Ok(LlmEngine {
             info,
             tokenizer,
@@ -148,5 +169,35 @@ impl Engine for LlmEngine {
             }
         })?;
         Ok(rx)
+    }
+}
+
+impl PromptFormat for ChatTemplate {
+    fn render(&self, prompt: &Prompt, options: &RenderOptions) -> Result<String, EngineError> {
+        let (messages, tools) = hf_messages(prompt).map_err(template_error)?;
+        let mut extra = serde_json::Map::new();
+        if let Some(on) = options.enable_thinking {
+            extra.insert("enable_thinking".into(), serde_json::Value::Bool(on));
+        }
+        ChatTemplate::render(self, &messages, tools.as_deref(), true, &extra)
+            .map_err(template_error)
+    }
+
+    fn supports_thinking(&self) -> bool {
+        ChatTemplate::supports_thinking(self)
+    }
+}
+
+fn template_error(e: TemplateError) -> EngineError {
+    match e {
+        TemplateError::Raised(m) => EngineError::InvalidRequest {
+            field: Some("contents".into()),
+            message: format!("the model's chat template refuses this conversation: {m}"),
+        },
+        TemplateError::Unsupported(m) => EngineError::InvalidRequest {
+            field: Some("contents".into()),
+            message: m,
+        },
+        other => EngineError::Internal(format!("chat template: {other}")),
     }
 }

@@ -53,7 +53,7 @@ pub struct BatchToken {
 }
 
 /// Runs the model. Owned by the engine thread alone.
-pub trait Runner: Send {
+pub trait Runner {
     /// Total KV cells (tokens) shared by all sequences.
     fn kv_capacity(&self) -> u32;
     /// How many sequences may exist at once (ids 0..max_sequences).

@@ -39,7 +39,10 @@ fn engine(sequences: u32, queue: usize) -> LlmEngine {
         cfg,
         Arc::new(ByteTokenizer::default()),
         Arc::new(Plain),
-        Box::new(ByteRunner::new(256 * sequences, sequences)),
+        Box::new(move || {
+            Ok(Box::new(ByteRunner::new(256 * sequences, sequences))
+                as Box<dyn hearth_engine::runner::Runner>)
+        }),
     )
     .expect("engine")
 }

@@ -1,0 +1,161 @@
+//! `hearth`: the Gemini API, self-hosted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use hearth_engine::Engine;
+use hearth_llama::{ContextOptions, LoadOptions};
+use hearth_server::{AppState, ModelRegistry, ServerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "hearth",
+    version,
+    about = "The Gemini API, self-hosted, on local open-weight models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Gemini API (/v1 and /v1beta) on local GGUF models.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// GGUF model file(s) to serve; the first is the default model.
+    #[arg(
+        long = "model",
+        short = 'm',
+        env = "HEARTH_MODEL",
+        value_delimiter = ',',
+        required = true
+    )]
+    models: Vec<PathBuf>,
+    /// Address to listen on (loopback by default).
+    #[arg(long, env = "HEARTH_HOST", default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, short = 'p', env = "HEARTH_PORT", default_value_t = 8080)]
+    port: u16,
+    /// API keys accepted in x-goog-api-key or ?key= (none: no key needed).
+    #[arg(long = "api-key", env = "HEARTH_API_KEYS", value_delimiter = ',')]
+    api_keys: Vec<String>,
+    /// Listen beyond loopback without API keys (anyone reaching the port may use it).
+    #[arg(long)]
+    allow_unauthenticated: bool,
+    /// Model aliases NAME=MODEL_ID; NAME may end in '*' (default: gemini-*=<first model>).
+    #[arg(long = "alias", value_delimiter = ',')]
+    aliases: Vec<String>,
+    /// Sequences decoded together (concurrent requests and candidates).
+    #[arg(long, env = "HEARTH_PARALLEL", default_value_t = 4)]
+    parallel: u32,
+    /// KV cache tokens per sequence.
+    #[arg(long, env = "HEARTH_CTX", default_value_t = 4096)]
+    ctx: u32,
+    /// CPU threads (default: all cores).
+    #[arg(long, env = "HEARTH_THREADS")]
+    threads: Option<i32>,
+    /// Layers to offload to the GPU (CUDA builds).
+    #[arg(long, default_value_t = 0)]
+    gpu_layers: u32,
+    /// Largest request body, in MiB.
+    #[arg(long, default_value_t = 140)]
+    max_body_mib: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
+                .unwrap_or_else(|_| "info,llama_cpp_2=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .with_context(|| format!("invalid listen address {}:{}", args.host, args.port))?;
+    let config = ServerConfig {
+        api_keys: args
+            .api_keys
+            .iter()
+            .filter(|k| !k.is_empty())
+            .cloned()
+            .collect(),
+        max_body_bytes: args.max_body_mib * 1024 * 1024,
+    };
+    hearth_server::check_bind(&addr, &config, args.allow_unauthenticated)
+        .map_err(anyhow::Error::msg)?;
+    let mut engines: Vec<Arc<dyn Engine>> = Vec::new();
+    for path in &args.models {
+        let mut opts = LoadOptions::new(path);
+        opts.context = ContextOptions {
+            sequences: args.parallel.max(1),
+            ctx_per_sequence: args.ctx.max(64),
+            batch: 512,
+            threads: args.threads.unwrap_or(opts.context.threads),
+            kv_f32: false,
+        };
+        opts.gpu_layers = args.gpu_layers;
+        tracing::info!("loading {}", path.display());
+        let engine = tokio::task::spawn_blocking(move || hearth_llama::load_engine(&opts))
+            .await
+            .context("the loader thread panicked")??;
+        tracing::info!("serving {} as models/{}", path.display(), engine.info().id);
+        engines.push(Arc::new(engine));
+    }
+    let mut registry = ModelRegistry::new(engines);
+    if !args.aliases.is_empty() {
+        let mut pairs = Vec::new();
+        for a in &args.aliases {
+            let Some((name, target)) = a.split_once('=') else {
+                bail!("--alias {a}: expected NAME=MODEL_ID")
+            };
+            pairs.push((name.trim().to_string(), target.trim().to_string()));
+        }
+        registry = registry.with_aliases(pairs).map_err(anyhow::Error::msg)?;
+    }
+    let app = hearth_server::app(AppState::new(registry, config));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!("hearth listens on http://{addr} (Gemini API under /v1 and /v1beta)");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; in-flight requests then finish.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

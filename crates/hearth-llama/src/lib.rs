@@ -1,0 +1,190 @@
+//! hearth's model runner on llama.cpp (through `llama-cpp-2`): GGUF loading
+//! and checks, the tokenizer, multi-sequence decode and KV-cache operations.
+//! The only crate that touches FFI, and only through the safe binding.
+
+pub mod gguf;
+pub mod runner;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use hearth_engine::llm::{LlmEngine, LlmEngineConfig, RunnerFactory};
+use hearth_engine::runner::{ModelMeta, Runner};
+use hearth_engine::template::{ChatTemplate, FALLBACK_TEMPLATE};
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+
+pub use gguf::{read_header, GgufError, GgufHeader};
+pub use runner::{ContextOptions, LlamaRunner, LlamaTokenizer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error("{path}: {message}")]
+    Model { path: PathBuf, message: String },
+    #[error("llama.cpp backend: {0}")]
+    Backend(String),
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// How to load and run a model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub path: PathBuf,
+    /// The model id served (`models/<id>`); defaults to the file stem.
+    pub id: Option<String>,
+    pub context: ContextOptions,
+    /// Layers offloaded to a GPU (0 on CPU builds).
+    pub gpu_layers: u32,
+    pub max_output_tokens: u32,
+    pub queue_limit: usize,
+}
+
+impl LoadOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get() as i32)
+            .unwrap_or(2);
+        LoadOptions {
+            path: path.into(),
+            id: None,
+            context: ContextOptions {
+                sequences: 4,
+                ctx_per_sequence: 4096,
+                batch: 512,
+                threads,
+                kv_f32: false,
+            },
+            gpu_layers: 0,
+            max_output_tokens: 8192,
+            queue_limit: 64,
+        }
+    }
+}
+
+/// The process-wide llama.cpp backend, initialised once; its logs go to tracing.
+pub fn backend() -> Result<&'static LlamaBackend, LoadError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| LoadError::Backend(e.clone()))
+}
+
+/// Loads a GGUF model. The weights stay memory-mapped and live for the rest
+/// of the process (a served model is never unloaded).
+pub fn load_model(
+    path: &Path,
+    gpu_layers: u32,
+) -> Result<(&'static LlamaModel, GgufHeader), LoadError> {
+    let header = read_header(path)?;
+    let model_err = |message: String| LoadError::Model {
+        path: path.to_path_buf(),
+        message,
+    };
+    if header.architecture().is_none() {
+        return Err(model_err(
+            "the GGUF file names no architecture (general.architecture)".into(),
+        ));
+    }
+    let params = LlamaModelParams::default().with_n_gpu_layers(gpu_layers);
+    let model = LlamaModel::load_from_file(backend()?, path, &params).map_err(|e| {
+        model_err(format!(
+            "llama.cpp could not load it ({e}); the architecture '{}' may be unsupported by this build, or the file is damaged",
+            header.architecture().unwrap_or("?")
+        ))
+    })?;
+    Ok((Box::leak(Box::new(model)), header))
+}
+
+/// What the GGUF says about the model.
+pub fn model_meta(model: &LlamaModel, header: &GgufHeader, path: &Path) -> ModelMeta {
+    let arch = header.architecture().unwrap_or_default().to_string();
+    let vocab = model.vocab();
+    let token_text = |t: LlamaToken| {
+        (t.0 >= 0 && t.0 < model.n_vocab())
+            .then(|| {
+                vocab
+                    .text(t)
+                    .and_then(|c| c.to_str().ok())
+                    .map(str::to_string)
+            })
+            .flatten()
+    };
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("model")
+        .to_string();
+    ModelMeta {
+        name: header
+            .str("general.name")
+            .map(str::to_string)
+            .unwrap_or(stem),
+        train_context: model.n_ctx_train(),
+        chat_template: header.str("tokenizer.chat_template").map(str::to_string),
+        bos_token: token_text(vocab.bos()),
+        eos_token: token_text(vocab.eos()),
+        add_bos: vocab.should_add_bos(),
+        vocab_size: usize::try_from(model.n_vocab()).unwrap_or(0),
+        architecture: arch,
+    }
+}
+
+/// Loads a model and starts its engine.
+pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
+    let (model, header) = load_model(&opts.path, opts.gpu_layers)?;
+    let meta = model_meta(model, &header, &opts.path);
+    let source = meta.chat_template.clone().unwrap_or_else(|| {
+        tracing::warn!(
+            "{}: no chat template in the GGUF; using hearth's ChatML fallback",
+            opts.path.display()
+        );
+        FALLBACK_TEMPLATE.to_string()
+    });
+    let template = ChatTemplate::new(
+        &source,
+        meta.bos_token.as_deref().unwrap_or(""),
+        meta.eos_token.as_deref().unwrap_or(""),
+    )
+    .map_err(|e| LoadError::Model {
+        path: opts.path.clone(),
+        message: format!("its chat template does not compile: {e}"),
+    })?;
+    let stem = opts
+        .path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("model")
+        .to_lowercase();
+    let id = opts.id.clone().unwrap_or(stem);
+    let config = LlmEngineConfig {
+        display_name: meta.name.clone(),
+        description: format!(
+            "{} ({}), {}",
+            meta.name,
+            meta.architecture,
+            opts.path.display()
+        ),
+        id,
+        max_output_tokens: opts.max_output_tokens,
+        prefill_chunk: opts.context.batch as usize,
+        queue_limit: opts.queue_limit,
+    };
+    let mut ctx = opts.context;
+    ctx.ctx_per_sequence = ctx.ctx_per_sequence.min(meta.train_context.max(1));
+    let backend = backend()?;
+    let factory: RunnerFactory = Box::new(move || {
+        LlamaRunner::new(model, backend, ctx).map(|r| Box::new(r) as Box<dyn Runner>)
+    });
+    let tokenizer = Arc::new(LlamaTokenizer::new(model, meta));
+    LlmEngine::start(config, tokenizer, Arc::new(template), factory)
+        .map_err(|e| LoadError::Engine(e.to_string()))
+}

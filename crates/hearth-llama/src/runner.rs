@@ -1,0 +1,155 @@
+//! The Runner and Tokenizer of hearth-engine, on llama.cpp.
+
+use std::num::NonZeroU32;
+
+use hearth_engine::runner::{BatchToken, ModelMeta, Runner, RunnerError, Tokenizer};
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::DecodeError;
+
+/// Vocabulary and tokenizer of a loaded model (read-only, shared).
+pub struct LlamaTokenizer {
+    model: &'static LlamaModel,
+    meta: ModelMeta,
+}
+
+impl LlamaTokenizer {
+    pub fn new(model: &'static LlamaModel, meta: ModelMeta) -> Self {
+        LlamaTokenizer { model, meta }
+    }
+}
+
+impl Tokenizer for LlamaTokenizer {
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    fn encode(&self, text: &str, add_bos: bool) -> Result<Vec<i32>, RunnerError> {
+        let tokens = self.model.vocab().tokenize(text.as_bytes(), add_bos, true);
+        if tokens.is_empty() && !text.is_empty() {
+            return Err(RunnerError::Tokenize(
+                "the tokenizer produced no tokens".into(),
+            ));
+        }
+        Ok(tokens.into_iter().map(|t| t.0).collect())
+    }
+
+    fn token_bytes(&self, token: i32) -> Vec<u8> {
+        if token < 0 || token >= self.model.n_vocab() {
+            return Vec::new();
+        }
+        self.model
+            .vocab()
+            .token_to_piece(LlamaToken(token), true, None)
+    }
+
+    fn is_end(&self, token: i32) -> bool {
+        token >= 0 && token < self.model.n_vocab() && self.model.vocab().is_eog(LlamaToken(token))
+    }
+}
+
+/// How to size the llama.cpp context.
+#[derive(Debug, Clone, Copy)]
+pub struct ContextOptions {
+    /// Sequences decoded together (requests and candidates).
+    pub sequences: u32,
+    /// KV cells per sequence.
+    pub ctx_per_sequence: u32,
+    /// Tokens per decode call.
+    pub batch: u32,
+    pub threads: i32,
+    /// Keep the KV cache in F32 instead of llama.cpp's default F16 (exact
+    /// reference comparisons; twice the KV memory).
+    pub kv_f32: bool,
+}
+
+/// A llama.cpp context with a unified KV cache shared by all sequences.
+pub struct LlamaRunner {
+    ctx: LlamaContext<'static>,
+    batch: LlamaBatch<'static>,
+    opts: ContextOptions,
+}
+
+impl LlamaRunner {
+    pub fn new(
+        model: &'static LlamaModel,
+        backend: &LlamaBackend,
+        opts: ContextOptions,
+    ) -> Result<Self, String> {
+        let n_ctx = opts.ctx_per_sequence.saturating_mul(opts.sequences);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(opts.batch)
+            .with_n_ubatch(opts.batch)
+            .with_n_seq_max(opts.sequences)
+            .with_n_threads(opts.threads)
+            .with_n_threads_batch(opts.threads)
+            .with_kv_unified(true);
+        let params = if opts.kv_f32 {
+            params
+                .with_type_k(KvCacheType::F32)
+                .with_type_v(KvCacheType::F32)
+        } else {
+            params
+        };
+        let ctx = model
+            .new_context(backend, params)
+            .map_err(|e| format!("cannot create a llama.cpp context of {n_ctx} tokens: {e}"))?;
+        let batch = LlamaBatch::new(opts.batch as usize, 1);
+        Ok(LlamaRunner { ctx, batch, opts })
+    }
+}
+
+impl Runner for LlamaRunner {
+    fn kv_capacity(&self) -> u32 {
+        self.ctx.n_ctx()
+    }
+
+    fn max_sequences(&self) -> u32 {
+        self.opts.sequences
+    }
+
+    fn max_batch(&self) -> usize {
+        self.opts.batch as usize
+    }
+
+    fn decode(&mut self, batch: &[BatchToken]) -> Result<(), RunnerError> {
+        self.batch.clear();
+        for t in batch {
+            let pos = i32::try_from(t.pos)
+                .map_err(|_| RunnerError::Decode("position overflow".into()))?;
+            let seq = i32::try_from(t.seq)
+                .map_err(|_| RunnerError::Decode("sequence id overflow".into()))?;
+            self.batch
+                .add(LlamaToken(t.token), pos, &[seq], t.logits)
+                .map_err(|e| RunnerError::Decode(format!("batch: {e}")))?;
+        }
+        self.ctx.decode(&mut self.batch).map_err(|e| match e {
+            DecodeError::NoKvCacheSlot => RunnerError::NoKvRoom(e.to_string()),
+            other => RunnerError::Decode(other.to_string()),
+        })
+    }
+
+    fn logits(&self, batch_index: usize) -> &[f32] {
+        self.ctx.get_logits_ith(batch_index as i32)
+    }
+
+    fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) {
+        if let Err(e) = self.ctx.clear_kv_cache_seq(Some(seq), Some(from), to) {
+            tracing::warn!("kv remove seq {seq}: {e}");
+        }
+    }
+
+    fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>) {
+        let (Ok(s), Ok(d)) = (i32::try_from(src), i32::try_from(dst)) else {
+            return;
+        };
+        if let Err(e) = self.ctx.copy_kv_cache_seq(s, d, Some(from), to) {
+            tracing::warn!("kv copy {src}->{dst}: {e}");
+        }
+    }
+}
