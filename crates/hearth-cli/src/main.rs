@@ -1,14 +1,17 @@
 //! `hearth`: the Gemini API, self-hosted.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use hearth_engine::Engine;
+use hearth_llama::hub::ModelSpec;
 use hearth_llama::{ContextOptions, LoadOptions};
 use hearth_server::{AppState, ModelRegistry, ServerConfig};
+
+/// A small instruction-tuned model, fetched into the Hugging Face cache on first use.
+const DEFAULT_MODEL: &str = "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M";
 
 #[derive(Parser)]
 #[command(
@@ -29,15 +32,10 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// GGUF model file(s) to serve; the first is the default model.
-    #[arg(
-        long = "model",
-        short = 'm',
-        env = "HEARTH_MODEL",
-        value_delimiter = ',',
-        required = true
-    )]
-    models: Vec<PathBuf>,
+    /// Models to serve, the first being the default: GGUF paths, or hub ids of
+    /// GGUF repositories (owner/repo, owner/repo:Q8_0, owner/repo/file.gguf).
+    #[arg(long = "model", short = 'm', env = "HEARTH_MODEL", value_delimiter = ',', default_value = DEFAULT_MODEL)]
+    models: Vec<String>,
     /// Address to listen on (loopback by default).
     #[arg(long, env = "HEARTH_HOST", default_value = "127.0.0.1")]
     host: String,
@@ -74,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
-                .unwrap_or_else(|_| "info,llama_cpp_2=warn".into()),
+                .unwrap_or_else(|_| "info,llama-cpp-2=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -99,8 +97,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     hearth_server::check_bind(&addr, &config, args.allow_unauthenticated)
         .map_err(anyhow::Error::msg)?;
     let mut engines: Vec<Arc<dyn Engine>> = Vec::new();
-    for path in &args.models {
-        let mut opts = LoadOptions::new(path);
+    for spec in &args.models {
+        let parsed = ModelSpec::parse(spec);
+        let path = tokio::task::spawn_blocking(move || hearth_llama::hub::resolve(&parsed))
+            .await
+            .context("the download thread panicked")??;
+        let mut opts = LoadOptions::new(&path);
         opts.context = ContextOptions {
             sequences: args.parallel.max(1),
             ctx_per_sequence: args.ctx.max(64),
@@ -110,10 +112,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         opts.gpu_layers = args.gpu_layers;
         tracing::info!("loading {}", path.display());
+        let path_shown = path.display().to_string();
         let engine = tokio::task::spawn_blocking(move || hearth_llama::load_engine(&opts))
             .await
             .context("the loader thread panicked")??;
-        tracing::info!("serving {} as models/{}", path.display(), engine.info().id);
+        tracing::info!("serving {path_shown} as models/{}", engine.info().id);
         engines.push(Arc::new(engine));
     }
     let mut registry = ModelRegistry::new(engines);

@@ -3,6 +3,7 @@
 //! The only crate that touches FFI, and only through the safe binding.
 
 pub mod gguf;
+pub mod hub;
 pub mod runner;
 
 use std::path::{Path, PathBuf};

@@ -26,9 +26,9 @@ pub fn model_resource(info: &ModelInfo) -> Model {
         supported_generation_methods: ["generateContent", "streamGenerateContent", "countTokens"]
             .map(String::from)
             .to_vec(),
-        temperature: Some(f64::from(d::DEFAULT_TEMPERATURE)),
+        temperature: Some(d::DEFAULT_TEMPERATURE),
         max_temperature: Some(2.0),
-        top_p: Some(f64::from(d::DEFAULT_TOP_P)),
+        top_p: Some(d::DEFAULT_TOP_P),
         top_k: Some(d::DEFAULT_TOP_K as i32),
         thinking: Some(info.capabilities.thinking),
     }

@@ -7,8 +7,8 @@ use super::schema_to_json;
 use crate::error::ApiError;
 
 /// Gemini's defaults, also reported on the Model resource.
-pub const DEFAULT_TEMPERATURE: f32 = 1.0;
-pub const DEFAULT_TOP_P: f32 = 0.95;
+pub const DEFAULT_TEMPERATURE: f64 = 1.0;
+pub const DEFAULT_TOP_P: f64 = 0.95;
 pub const DEFAULT_TOP_K: u32 = 64;
 pub const MAX_CANDIDATES: i32 = 8;
 pub const MAX_STOP_SEQUENCES: usize = 5;
@@ -128,7 +128,7 @@ fn reject_unsupported_outputs(c: &GenerationConfig) -> Result<(), ApiError> {
 
 fn sampling(c: &GenerationConfig) -> Result<SamplingParams, ApiError> {
     let temperature = match c.temperature {
-        None => DEFAULT_TEMPERATURE,
+        None => DEFAULT_TEMPERATURE as f32,
         Some(t) if (0.0..=2.0).contains(&t) => t as f32,
         Some(t) => {
             return Err(ApiError::field(
@@ -138,7 +138,7 @@ fn sampling(c: &GenerationConfig) -> Result<SamplingParams, ApiError> {
         }
     };
     let top_p = match c.top_p {
-        None => DEFAULT_TOP_P,
+        None => DEFAULT_TOP_P as f32,
         Some(p) if (0.0..=1.0).contains(&p) => p as f32,
         Some(p) => {
             return Err(ApiError::field(
