@@ -12,4 +12,8 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --features hearth-engine/testing --locked -- -D warnings
-cargo test --workspace --features hearth-engine/testing --locked 2>&1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --features hearth-engine/testing --locked 2>&1 | tee "$log"
+# One closing line for the whole suite (cargo's last line is a doc-test summary).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "hearth: %d passed, %d failed\n", p, f }' "$log"

@@ -84,9 +84,8 @@ fn run_file(family: &str, kind: &str, reference: &Value) -> Measured {
         let want_greedy: Vec<i32> =
             serde_json::from_value(p["greedy_ids"].clone()).expect("greedy");
         let mut logits = got;
-        let mut pos = ids.len() as u32;
         let mut greedy = Vec::new();
-        for _ in 0..want_greedy.len() {
+        for (pos, _) in (ids.len() as u32..).zip(0..want_greedy.len()) {
             let t = hearth_engine::sampler::argmax(&logits);
             greedy.push(t);
             runner
@@ -98,7 +97,6 @@ fn run_file(family: &str, kind: &str, reference: &Value) -> Measured {
                 }])
                 .expect("step");
             logits = runner.logits(0).to_vec();
-            pos += 1;
         }
         let steps = p["greedy_steps"].as_array().expect("steps");
         match greedy.iter().zip(&want_greedy).position(|(a, b)| a != b) {
