@@ -52,11 +52,8 @@ impl GgufHeader {
 pub enum GgufError {
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
 }
 
 const MAX_STRING: u64 = 64 << 20;
@@ -183,15 +180,15 @@ pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
         path: path.to_path_buf(),
         message,
     };
-    let file = File::open(path).map_err(|source| GgufError::Io {
+    let file = File::open(path).map_err(|err| GgufError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     })?;
     let size = file
         .metadata()
-        .map_err(|source| GgufError::Io {
+        .map_err(|err| GgufError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         })?
         .len();
     let mut c = Cursor {
@@ -249,9 +246,9 @@ pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
         let bytes = tensor_bytes(ty, elems).unwrap_or(1);
         max_end = max_end.max(offset.saturating_add(bytes));
     }
-    let table_end = c.r.stream_position().map_err(|source| GgufError::Io {
+    let table_end = c.r.stream_position().map_err(|err| GgufError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     })?;
     let align = match metadata.get("general.alignment") {
         Some(MetaValue::Int(a)) if *a > 0 => *a as u64,
