@@ -159,3 +159,18 @@ async fn futures_join(bodies: Vec<Value>) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test]
+async fn the_next_chat_turn_reuses_the_history_kv() {
+    let first = json!({"contents": [user("Tell me about Paris.")], "generationConfig": {"temperature": 0, "maxOutputTokens": 6}});
+    let (_, a) = post(GEN, first).await;
+    let a: Value = serde_json::from_str(&a).expect("json");
+    let reply = a["candidates"][0]["content"].clone();
+    let second = json!({"contents": [user("Tell me about Paris."), reply, user("And Lyon?")], "generationConfig": {"temperature": 0, "maxOutputTokens": 6}});
+    let (status, b) = post(GEN, second).await;
+    assert_eq!(status, 200, "{b}");
+    let b: Value = serde_json::from_str(&b).expect("json");
+    let cached = b["usageMetadata"]["cachedContentTokenCount"].as_i64().unwrap_or(0);
+    let prompt = b["usageMetadata"]["promptTokenCount"].as_i64().expect("prompt");
+    assert!(cached > 0 && cached < prompt, "turn 2 reuses part of its prompt: {cached} of {prompt}");
+}

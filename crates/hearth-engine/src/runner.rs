@@ -65,7 +65,9 @@ pub trait Runner {
     /// Logits of the i-th token of the last batch (it must have asked for logits).
     fn logits(&self, batch_index: usize) -> &[f32];
     /// Drops positions [from, to) of a sequence (to = None: to the end).
-    fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>);
+    /// False when the cache cannot drop a part of a sequence (recurrent or
+    /// sliding-window memory); dropping a whole sequence always works.
+    fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) -> bool;
     /// Makes `dst` share `src`'s KV for positions [from, to).
     fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>);
 }

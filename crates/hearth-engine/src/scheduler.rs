@@ -3,6 +3,7 @@
 //! in chunks, all in one multi-sequence decode. New requests join between
 //! steps; a request whose receiver is gone is dropped and its KV freed.
 
+use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ struct Sequence {
     prompt: Arc<Vec<i32>>,
     /// Prompt tokens already in the KV cache.
     prefilled: usize,
+    /// Positions (prompt and generated) in the KV cache.
+    in_kv: usize,
     /// Waits for the first candidate's prefill, then forks from it.
     fork_of: Option<u32>,
     generated: Vec<i32>,
@@ -62,7 +65,11 @@ struct Scheduler {
     tokenizer: Arc<dyn Tokenizer>,
     config: SchedulerConfig,
     active: Vec<Sequence>,
+    /// Idle sequences, least recently used first. Their KV is kept: a new
+    /// request that shares a token prefix with one of them reuses it.
     free: Vec<u32>,
+    /// Tokens held in the KV cache of each idle sequence.
+    kept: HashMap<u32, Vec<i32>>,
 }
 
 /// The engine thread's loop; returns when every engine handle is dropped.
@@ -72,13 +79,14 @@ pub fn run(
     config: SchedulerConfig,
     jobs: std_mpsc::Receiver<Job>,
 ) {
-    let free = (0..runner.max_sequences()).rev().collect();
+    let free = (0..runner.max_sequences()).collect();
     let mut s = Scheduler {
         runner,
         tokenizer,
         config,
         active: Vec::new(),
         free,
+        kept: HashMap::new(),
     };
     loop {
         if s.active.is_empty() {
@@ -119,20 +127,25 @@ impl Scheduler {
             self.wait_for_room(n);
         }
         let prompt = Arc::new(job.tokens);
+        let (first_seq, reused) = self.take_best_prefix(&prompt);
         let _ = job.events.try_send(EngineEvent::Started {
             prompt_tokens: prompt.len() as u32,
-            cached_tokens: 0,
+            cached_tokens: reused as u32,
         });
         let top = job.request.logprobs.unwrap_or(0) as usize;
-        let first_seq = self.free.last().copied().unwrap_or(0);
         for c in 0..n as u32 {
-            let Some(seq) = self.free.pop() else { return };
-            self.runner.seq_remove(seq, 0, None);
+            let (seq, prefilled) = if c == 0 {
+                (first_seq, reused)
+            } else {
+                let Some(seq) = self.take_lru() else { return };
+                (seq, 0)
+            };
             self.active.push(Sequence {
                 seq,
                 candidate: c,
                 prompt: prompt.clone(),
-                prefilled: 0,
+                prefilled,
+                in_kv: prefilled,
                 fork_of: (c > 0).then_some(first_seq),
                 generated: Vec::new(),
                 next: None,
@@ -145,6 +158,49 @@ impl Scheduler {
                 events: job.events.clone(),
             });
         }
+    }
+
+    /// Takes the idle sequence sharing the longest token prefix with
+    /// `prompt` (at least one prompt token is always recomputed, for its
+    /// logits), truncated to that prefix; else the least recently used one,
+    /// emptied. Returns the sequence and the reused token count.
+    fn take_best_prefix(&mut self, prompt: &[i32]) -> (u32, usize) {
+        let limit = prompt.len().saturating_sub(1);
+        let best = self
+            .free
+            .iter()
+            .enumerate()
+            .map(|(i, seq)| {
+                let kept = self.kept.get(seq).map_or(&[][..], Vec::as_slice);
+                let common = kept.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+                (i, common.min(limit))
+            })
+            .max_by_key(|&(i, common)| (common, i));
+        match best {
+            Some((i, common)) if common > 0 => {
+                let seq = self.free.remove(i);
+                let kept = self.kept.remove(&seq).unwrap_or_default();
+                if common == kept.len() || self.runner.seq_remove(seq, common as u32, None) {
+                    return (seq, common);
+                }
+                // This cache cannot drop a suffix (e.g. sliding-window layers): start over.
+                self.runner.seq_remove(seq, 0, None);
+                (seq, 0)
+            }
+            _ => (self.take_lru().unwrap_or(0), 0),
+        }
+    }
+
+    /// The least recently used idle sequence, emptied.
+    fn take_lru(&mut self) -> Option<u32> {
+        if self.free.is_empty() {
+            return None;
+        }
+        let seq = self.free.remove(0);
+        if self.kept.remove(&seq).is_some_and(|k| !k.is_empty()) {
+            self.runner.seq_remove(seq, 0, None);
+        }
+        Some(seq)
     }
 
     /// Runs steps until `n` sequences are free.
@@ -163,8 +219,9 @@ impl Scheduler {
         let mut batch = Vec::new();
         let mut wants: Vec<(usize, usize)> = Vec::new(); // (active index, batch index)
         let mut budget = self.config.prefill_chunk.max(self.active.len());
-        for (i, s) in self.active.iter().enumerate() {
+        for (i, s) in self.active.iter_mut().enumerate() {
             if let Some(t) = s.next {
+                s.in_kv += 1;
                 wants.push((i, batch.len()));
                 batch.push(BatchToken {
                     token: t,
@@ -203,6 +260,7 @@ impl Scheduler {
                 });
             }
             s.prefilled += take;
+            s.in_kv += take;
             budget -= take;
         }
         if batch.is_empty() {
@@ -221,6 +279,7 @@ impl Scheduler {
                 let len = self.active[i].prompt.len();
                 self.runner.seq_copy(src, dst, 0, Some(len as u32));
                 self.active[j].prefilled = len;
+                self.active[j].in_kv = len;
                 self.active[j].fork_of = None;
                 if self.sample_and_emit(j, row.clone()) {
                     done.push(j);
@@ -306,9 +365,23 @@ impl Scheduler {
         }
     }
 
+    /// Returns a sequence to the idle list, keeping its KV for reuse: the
+    /// prompt and the generated tokens that were decoded.
     fn release(&mut self, i: usize) {
         let s = self.active.swap_remove(i);
-        self.runner.seq_remove(s.seq, 0, None);
+        let kept: Vec<i32> = s
+            .prompt
+            .iter()
+            .chain(&s.generated)
+            .take(s.in_kv)
+            .copied()
+            .collect();
+        if kept.is_empty() {
+            self.runner.seq_remove(s.seq, 0, None);
+        } else {
+            self.runner.seq_remove(s.seq, kept.len() as u32, None);
+        }
+        self.kept.insert(s.seq, kept);
         self.free.push(s.seq);
     }
 
@@ -318,6 +391,10 @@ impl Scheduler {
         }
         while !self.active.is_empty() {
             self.release(self.active.len() - 1);
+        }
+        // After a failed decode nothing is known about the cache: forget it.
+        for seq in self.kept.drain().map(|(seq, _)| seq).collect::<Vec<_>>() {
+            self.runner.seq_remove(seq, 0, None);
         }
     }
 }

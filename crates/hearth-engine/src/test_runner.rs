@@ -123,13 +123,14 @@ impl Runner for ByteRunner {
     fn logits(&self, batch_index: usize) -> &[f32] {
         &self.rows[batch_index]
     }
-    fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) {
+    fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) -> bool {
         if let Some(cells) = self.kv.get_mut(&seq) {
             let end = to.map_or(cells.len(), |t| (t as usize).min(cells.len()));
             for c in cells.iter_mut().take(end).skip(from as usize) {
                 *c = None;
             }
         }
+        true
     }
     fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>) {
         let src_cells = self.kv.get(&src).cloned().unwrap_or_default();

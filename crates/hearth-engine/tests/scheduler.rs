@@ -78,6 +78,7 @@ struct Outcome {
     reasons: Vec<Option<FinishReason>>,
     tokens: Vec<u32>,
     prompt: u32,
+    cached: u32,
 }
 
 async fn collect(mut rx: EventStream, n: usize) -> Outcome {
@@ -86,10 +87,17 @@ async fn collect(mut rx: EventStream, n: usize) -> Outcome {
         reasons: vec![None; n],
         tokens: vec![0; n],
         prompt: 0,
+        cached: 0,
     };
     while let Some(ev) = rx.recv().await {
         match ev {
-            EngineEvent::Started { prompt_tokens, .. } => o.prompt = prompt_tokens,
+            EngineEvent::Started {
+                prompt_tokens,
+                cached_tokens,
+            } => {
+                o.prompt = prompt_tokens;
+                o.cached = cached_tokens;
+            }
             EngineEvent::Delta {
                 candidate, text, ..
             } => o.texts[candidate as usize].push_str(&text),
@@ -224,4 +232,33 @@ async fn a_full_queue_is_overloaded_and_the_context_is_enforced() {
         }
         other => panic!("expected a context error, got {:?}", other.map(|_| ())),
     }
+}
+
+#[tokio::test]
+async fn a_follow_up_turn_reuses_the_shared_prefix_and_answers_the_same() {
+    let e = engine(2, 4);
+    let first = collect(e.generate(request("hello there")).expect("gen"), 1).await;
+    assert_eq!(first.cached, 0);
+    assert!(!first.texts[0].is_empty());
+    // The next turn resends the history: prompt + reply + the new message.
+    let follow = format!("hello there{}and then", first.texts[0]);
+    let reused = collect(e.generate(request(&follow)).expect("gen"), 1).await;
+    let history = "hello there".len() + first.texts[0].len();
+    assert_eq!(
+        reused.cached as usize, history,
+        "the whole history is reused"
+    );
+    let fresh = collect(engine(2, 4).generate(request(&follow)).expect("gen"), 1).await;
+    assert_eq!(fresh.cached, 0);
+    assert_eq!(
+        reused.texts, fresh.texts,
+        "reuse does not change the answer"
+    );
+    // A prompt that is a strict prefix of the cache reuses all but its last token.
+    let again = collect(e.generate(request("hello there")).expect("gen"), 1).await;
+    assert_eq!(again.cached as usize, "hello there".len() - 1);
+    assert_eq!(again.texts, first.texts);
+    // Unrelated prompts share nothing.
+    let other = collect(e.generate(request("zzz")).expect("gen"), 1).await;
+    assert_eq!(other.cached, 0);
 }

@@ -138,9 +138,13 @@ impl Runner for LlamaRunner {
         self.ctx.get_logits_ith(batch_index as i32)
     }
 
-    fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) {
-        if let Err(e) = self.ctx.clear_kv_cache_seq(Some(seq), Some(from), to) {
-            tracing::warn!("kv remove seq {seq}: {e}");
+    fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) -> bool {
+        match self.ctx.clear_kv_cache_seq(Some(seq), Some(from), to) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!("kv remove seq {seq}: {e}");
+                false
+            }
         }
     }
 

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# SDK conformance suite: the text-generation guide's examples through the official
+# SDKs (@google/genai 3.1.0 with node --test, google-genai 3.6.1 with pytest)
+# against a real hearth on the tiny Qwen 3 test model.
+#
+# Usage (from anywhere): bash tests/sdk/run.sh
+#   HEARTH_BIN=path/to/hearth   the server binary (default: target/debug/hearth)
+#   HEARTH_SDK_MODEL=path.gguf  the model (default: testdata/models/qwen3-f32.gguf)
+# Needs node >= 20 with npm, and python3 >= 3.9 with venv. Installs the SDKs
+# under tests/sdk (node_modules/, .venv/) once, and again only when
+# package-lock.json or requirements.txt change. Exits non-zero if either suite fails.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+SDK="$ROOT/tests/sdk"
+cd "$ROOT"
+
+BIN="${HEARTH_BIN:-target/debug/hearth}"
+MODEL="${HEARTH_SDK_MODEL:-testdata/models/qwen3-f32.gguf}"
+[ -x "$BIN" ] || { echo "sdk: $BIN not found or not executable (build it, or set HEARTH_BIN)" >&2; exit 2; }
+[ -f "$MODEL" ] || { echo "sdk: model $MODEL not found" >&2; exit 2; }
+
+hash_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# --- JavaScript SDK: npm ci when package-lock.json changed ---------------------
+stamp="$SDK/node_modules/.hearth-lock-sha256"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(hash_of "$SDK/package-lock.json")" ]; then
+  echo "sdk: npm ci in tests/sdk"
+  (cd "$SDK" && npm ci --no-audit --no-fund --loglevel=error)
+  hash_of "$SDK/package-lock.json" >"$stamp"
+fi
+
+# --- Python SDK: a venv with requirements.txt when it changed ------------------
+stamp="$SDK/.venv/.hearth-requirements-sha256"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(hash_of "$SDK/requirements.txt")" ]; then
+  echo "sdk: pip install -r tests/sdk/requirements.txt into tests/sdk/.venv"
+  [ -x "$SDK/.venv/bin/python" ] || python3 -m venv "$SDK/.venv"
+  "$SDK/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SDK/requirements.txt"
+  hash_of "$SDK/requirements.txt" >"$stamp"
+fi
+
+# --- hearth on a free loopback port --------------------------------------------
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+LOG="$(mktemp)"
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -f "$LOG"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# No key on the server (the suite uses a dummy one), loopback only.
+env -u HEARTH_API_KEYS -u HEARTH_HOST "$BIN" serve --model "$MODEL" --port "$PORT" >"$LOG" 2>&1 &
+SERVER_PID=$!
+
+URL="http://127.0.0.1:$PORT"
+for _ in $(seq 1 600); do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "sdk: hearth exited before answering; its log:" >&2
+    cat "$LOG" >&2
+    exit 1
+  fi
+  if curl -fsS -o /dev/null "$URL/v1beta/models" 2>/dev/null; then break; fi
+  sleep 0.1
+done
+curl -fsS -o /dev/null "$URL/v1beta/models" || { echo "sdk: hearth did not answer on $URL within 60 s" >&2; cat "$LOG" >&2; exit 1; }
+echo "sdk: hearth $BIN serving $MODEL on $URL"
+
+# The SDKs find hearth through the environment only; clear what could override it.
+unset GOOGLE_API_KEY GOOGLE_GENAI_API_VERSION GOOGLE_GENAI_USE_VERTEXAI GOOGLE_GENAI_USE_ENTERPRISE \
+  GOOGLE_CLOUD_PROJECT GOOGLE_CLOUD_LOCATION GOOGLE_VERTEX_BASE_URL
+export GOOGLE_GEMINI_BASE_URL="$URL"
+export GEMINI_API_KEY="hearth-sdk-test"
+
+status=0
+echo "=== @google/genai $(node -p 'require("./tests/sdk/node_modules/@google/genai/package.json").version') (node $(node --version)) ==="
+(cd "$SDK" && node --test --test-reporter=spec guide.test.mjs) || status=1
+echo "=== google-genai $("$SDK/.venv/bin/python" -c 'from google.genai import version; print(version.__version__)') (python $("$SDK/.venv/bin/python" -c 'import platform; print(platform.python_version())')) ==="
+"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" || status=1
+
+if [ "$status" -ne 0 ]; then
+  echo "sdk: FAILED; hearth's log follows" >&2
+  cat "$LOG" >&2
+fi
+exit "$status"
