@@ -15,5 +15,16 @@ cargo clippy --workspace --all-targets --features hearth-engine/testing --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --features hearth-engine/testing --locked 2>&1 | tee "$log"
-# One closing line for the whole suite (cargo's last line is a doc-test summary).
-awk '/^test result:/ { p += $4; f += $6 } END { printf "hearth: %d passed, %d failed\n", p, f }' "$log"
+
+# The guide's examples through the official JS and Python SDKs against a live
+# hearth (target/debug/hearth, built by the cargo test above) on a tiny model.
+bash tests/sdk/run.sh 2>&1 | tee -a "$log"
+
+# One closing line for the whole suite: cargo, node --test and pytest counts.
+awk '
+  /^test result:/ { p += $4; f += $6 }
+  /^(#|ℹ) pass / { p += $3 } /^(#|ℹ) fail / { f += $3 }
+  /^=+ .*(passed|failed).* in [0-9.]+s/ {
+    for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) }
+  }
+  END { printf "hearth: %d passed, %d failed\n", p, f }' "$log"

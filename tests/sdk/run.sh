@@ -23,7 +23,7 @@ hash_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # --- JavaScript SDK: npm ci when package-lock.json changed ---------------------
 stamp="$SDK/node_modules/.hearth-lock-sha256"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(hash_of "$SDK/package-lock.json")" ]; then
+if [ ! -d "$SDK/node_modules/@google/genai" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(hash_of "$SDK/package-lock.json")" ]; then
   echo "sdk: npm ci in tests/sdk"
   (cd "$SDK" && npm ci --no-audit --no-fund --loglevel=error)
   hash_of "$SDK/package-lock.json" >"$stamp"
@@ -31,7 +31,7 @@ fi
 
 # --- Python SDK: a venv with requirements.txt when it changed ------------------
 stamp="$SDK/.venv/.hearth-requirements-sha256"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(hash_of "$SDK/requirements.txt")" ]; then
+if [ ! -x "$SDK/.venv/bin/python" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(hash_of "$SDK/requirements.txt")" ]; then
   echo "sdk: pip install -r tests/sdk/requirements.txt into tests/sdk/.venv"
   [ -x "$SDK/.venv/bin/python" ] || python3 -m venv "$SDK/.venv"
   "$SDK/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SDK/requirements.txt"
@@ -57,16 +57,23 @@ env -u HEARTH_API_KEYS -u HEARTH_HOST "$BIN" serve --model "$MODEL" --port "$POR
 SERVER_PID=$!
 
 URL="http://127.0.0.1:$PORT"
+code=000
 for _ in $(seq 1 600); do
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "sdk: hearth exited before answering; its log:" >&2
     cat "$LOG" >&2
     exit 1
   fi
-  if curl -fsS -o /dev/null "$URL/v1beta/models" 2>/dev/null; then break; fi
+  code="$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1beta/models" 2>/dev/null || true)"
+  [ "$code" != 000 ] && break
   sleep 0.1
 done
-curl -fsS -o /dev/null "$URL/v1beta/models" || { echo "sdk: hearth did not answer on $URL within 60 s" >&2; cat "$LOG" >&2; exit 1; }
+if [ "$code" != 200 ]; then
+  echo "sdk: GET $URL/v1beta/models answered HTTP $code (expected 200); hearth's log:" >&2
+  curl -s "$URL/v1beta/models" >&2 || true
+  cat "$LOG" >&2
+  exit 1
+fi
 echo "sdk: hearth $BIN serving $MODEL on $URL"
 
 # The SDKs find hearth through the environment only; clear what could override it.
