@@ -170,7 +170,14 @@ async fn the_next_chat_turn_reuses_the_history_kv() {
     let (status, b) = post(GEN, second).await;
     assert_eq!(status, 200, "{b}");
     let b: Value = serde_json::from_str(&b).expect("json");
-    let cached = b["usageMetadata"]["cachedContentTokenCount"].as_i64().unwrap_or(0);
-    let prompt = b["usageMetadata"]["promptTokenCount"].as_i64().expect("prompt");
-    assert!(cached > 0 && cached < prompt, "turn 2 reuses part of its prompt: {cached} of {prompt}");
+    let cached = b["usageMetadata"]["cachedContentTokenCount"]
+        .as_i64()
+        .unwrap_or(0);
+    let prompt = b["usageMetadata"]["promptTokenCount"]
+        .as_i64()
+        .expect("prompt");
+    assert!(
+        cached > 0 && cached < prompt,
+        "turn 2 reuses part of its prompt: {cached} of {prompt}"
+    );
 }

@@ -247,7 +247,9 @@ pub enum EngineEvent {
 }
 
 /// The receiving end of a generation. Dropping it cancels the generation.
-pub type EventStream = mpsc::Receiver<EngineEvent>;
+/// Unbounded so that the engine thread never waits on a slow reader: what a
+/// stalled client leaves unread is bounded by its maxOutputTokens.
+pub type EventStream = mpsc::UnboundedReceiver<EngineEvent>;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EngineError {

@@ -152,7 +152,7 @@ impl Engine for LlmEngine {
             .max_output_tokens
             .unwrap_or(self.info.max_output_tokens)
             .min(room);
-        let (tx, rx) = mpsc::channel(256);
+        let (tx, rx) = mpsc::unbounded_channel();
         let job = Job {
             tokens,
             request,

@@ -19,7 +19,7 @@ pub struct Job {
     pub tokens: Vec<i32>,
     pub request: GenerateRequest,
     pub max_tokens: u32,
-    pub events: mpsc::Sender<EngineEvent>,
+    pub events: mpsc::UnboundedSender<EngineEvent>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +51,7 @@ struct Sequence {
     usage: CandidateUsage,
     max_tokens: u32,
     logprobs: bool,
-    events: mpsc::Sender<EngineEvent>,
+    events: mpsc::UnboundedSender<EngineEvent>,
 }
 
 impl Sequence {
@@ -115,7 +115,7 @@ impl Scheduler {
             if n > self.runner.max_sequences() as usize {
                 let _ = job
                     .events
-                    .try_send(EngineEvent::Failed(EngineError::InvalidRequest {
+                    .send(EngineEvent::Failed(EngineError::InvalidRequest {
                         field: Some("generation_config.candidate_count".into()),
                         message: format!(
                             "this server runs at most {} sequences at once",
@@ -128,7 +128,7 @@ impl Scheduler {
         }
         let prompt = Arc::new(job.tokens);
         let (first_seq, reused) = self.take_best_prefix(&prompt);
-        let _ = job.events.try_send(EngineEvent::Started {
+        let _ = job.events.send(EngineEvent::Started {
             prompt_tokens: prompt.len() as u32,
             cached_tokens: reused as u32,
         });
@@ -341,7 +341,7 @@ impl Scheduler {
                 tokens: 1,
                 logprobs: lp,
             };
-            if s.events.blocking_send(ev).is_err() {
+            if s.events.send(ev).is_err() {
                 return true;
             }
         }
@@ -387,7 +387,7 @@ impl Scheduler {
 
     fn fail_all(&mut self, err: EngineError) {
         for s in &self.active {
-            let _ = s.events.try_send(EngineEvent::Failed(err.clone()));
+            let _ = s.events.send(EngineEvent::Failed(err.clone()));
         }
         while !self.active.is_empty() {
             self.release(self.active.len() - 1);
@@ -405,7 +405,7 @@ fn finish(s: &mut Sequence, reason: FinishReason) -> bool {
     let mut text = s.stops.push(&tail).text;
     text.push_str(&s.stops.finish());
     if !text.is_empty() {
-        let _ = s.events.blocking_send(EngineEvent::Delta {
+        let _ = s.events.send(EngineEvent::Delta {
             candidate: s.candidate,
             kind: TextKind::Answer,
             text,
@@ -413,7 +413,7 @@ fn finish(s: &mut Sequence, reason: FinishReason) -> bool {
             logprobs: Vec::new(),
         });
     }
-    let _ = s.events.blocking_send(EngineEvent::Finished {
+    let _ = s.events.send(EngineEvent::Finished {
         candidate: s.candidate,
         reason,
         usage: s.usage,

@@ -166,7 +166,7 @@ impl Engine for TestEngine {
             .max_output_tokens
             .unwrap_or(self.opts.info.max_output_tokens)
             .min(limit - prompt_tokens);
-        let (tx, rx) = mpsc::channel(64);
+        let (tx, rx) = mpsc::unbounded_channel();
         let delay = self.opts.token_delay;
         let endless = self.opts.endless;
         let cancelled = self.cancelled.clone();
@@ -193,7 +193,7 @@ impl Engine for TestEngine {
 struct Run {
     req: GenerateRequest,
     max_tokens: u32,
-    tx: mpsc::Sender<EngineEvent>,
+    tx: mpsc::UnboundedSender<EngineEvent>,
     delay: Duration,
     thinks: bool,
     endless: bool,
@@ -205,7 +205,7 @@ struct Gone;
 
 impl Run {
     fn send(&self, ev: EngineEvent) -> Result<(), Gone> {
-        self.tx.blocking_send(ev).map_err(|_| Gone)
+        self.tx.send(ev).map_err(|_| Gone)
     }
 
     fn go(&self, prompt_tokens: u32) -> Result<(), Gone> {

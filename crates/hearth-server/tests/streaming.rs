@@ -141,7 +141,7 @@ impl Engine for FailingEngine {
         Ok(1)
     }
     fn generate(&self, _: GenerateRequest) -> Result<EventStream, EngineError> {
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let events = [
             EngineEvent::Started {
                 prompt_tokens: 1,
@@ -157,7 +157,7 @@ impl Engine for FailingEngine {
             EngineEvent::Failed(EngineError::Internal("the backend broke".into())),
         ];
         for e in events {
-            tx.try_send(e).expect("room");
+            tx.send(e).expect("open");
         }
         Ok(rx)
     }
