@@ -1,5 +1,7 @@
 //! `hearth`: the Gemini API, self-hosted.
 
+mod bench;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -28,6 +30,8 @@ struct Cli {
 enum Command {
     /// Serve the Gemini API (/v1 and /v1beta) on local GGUF models.
     Serve(ServeArgs),
+    /// Load a server through its HTTP API: tokens/s, TTFT, inter-token latency.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -88,6 +92,7 @@ async fn run() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Bench(args) => bench::bench(args).await,
     }
 }
 

@@ -1,0 +1,342 @@
+//! `hearth bench`: a load generator for Gemini-API servers (hearth) and
+//! OpenAI-compatible ones (llama-server), through their real HTTP streaming
+//! endpoints: tokens/s, time to first token, inter-token latency, peak RSS.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Api {
+    /// POST /v1beta/models/{model}:streamGenerateContent?alt=sse
+    Gemini,
+    /// POST /v1/chat/completions with stream (llama-server, vLLM …)
+    Openai,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// N concurrent streams of equal prompts, for each --concurrency level.
+    Streams,
+    /// Long and short prompts interleaved at the highest concurrency level.
+    Mixed,
+    /// One conversation of --turns turns, each resending the whole history.
+    Chat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Base URL of the server under test.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long, value_enum, default_value_t = Api::Gemini)]
+    api: Api,
+    /// Model name sent to the server.
+    #[arg(long, default_value = "gemini-2.5-flash")]
+    model: String,
+    #[arg(long, value_enum, default_value_t = Scenario::Streams)]
+    scenario: Scenario,
+    /// Concurrency levels (streams at once).
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    concurrency: Vec<usize>,
+    /// Requests per stream at each level.
+    #[arg(long, default_value_t = 2)]
+    requests: usize,
+    /// Output tokens asked per request.
+    #[arg(long, default_value_t = 32)]
+    max_tokens: u32,
+    /// Prompt length in words (short prompts; long ones are 16x).
+    #[arg(long, default_value_t = 32)]
+    prompt_words: usize,
+    /// Turns of the chat scenario.
+    #[arg(long, default_value_t = 10)]
+    turns: usize,
+    /// Server process id, to report its peak resident memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Label printed on every result line.
+    #[arg(long, default_value = "server")]
+    label: String,
+}
+
+/// What one streamed request measured.
+#[derive(Debug, Default, Clone)]
+struct Sample {
+    ttft: Duration,
+    gaps: Vec<Duration>,
+    tokens: u64,
+    reply: String,
+}
+
+const WORDS: &[&str] = &[
+    "river", "stone", "light", "garden", "window", "music", "paper", "cloud", "forest", "bridge",
+    "candle", "harbor",
+];
+
+/// A prompt of `words` words, distinct per `seed` from its first word on (no shared prefix).
+fn prompt(words: usize, seed: usize) -> String {
+    let mut out = format!("Request {seed}: continue this list.");
+    for i in 0..words {
+        out.push(' ');
+        out.push_str(WORDS[(seed * 7 + i * 3 + i / 5) % WORDS.len()]);
+    }
+    out
+}
+
+fn body(
+    api: Api,
+    model: &str,
+    turns: &[(String, String)],
+    message: &str,
+    max_tokens: u32,
+) -> (String, Value) {
+    match api {
+        Api::Gemini => {
+            let mut contents = Vec::new();
+            for (u, m) in turns {
+                contents.push(json!({"role": "user", "parts": [{"text": u}]}));
+                contents.push(json!({"role": "model", "parts": [{"text": m}]}));
+            }
+            contents.push(json!({"role": "user", "parts": [{"text": message}]}));
+            let path = format!("/v1beta/models/{model}:streamGenerateContent?alt=sse");
+            (
+                path,
+                json!({"contents": contents, "generationConfig": {"temperature": 0, "maxOutputTokens": max_tokens}}),
+            )
+        }
+        Api::Openai => {
+            let mut messages = Vec::new();
+            for (u, m) in turns {
+                messages.push(json!({"role": "user", "content": u}));
+                messages.push(json!({"role": "assistant", "content": m}));
+            }
+            messages.push(json!({"role": "user", "content": message}));
+            let b = json!({"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0,
+                           "stream": true, "stream_options": {"include_usage": true}});
+            ("/v1/chat/completions".to_string(), b)
+        }
+    }
+}
+
+/// Sends one streaming request and times its events.
+async fn run_one(
+    client: &reqwest::Client,
+    args: &BenchArgs,
+    history: &[(String, String)],
+    message: &str,
+    max_tokens: u32,
+) -> anyhow::Result<Sample> {
+    let (path, payload) = body(args.api, &args.model, history, message, max_tokens);
+    let start = Instant::now();
+    let resp = client
+        .post(format!("{}{path}", args.url.trim_end_matches('/')))
+        .header("x-goog-api-key", "bench")
+        .header("authorization", "Bearer bench")
+        .json(&payload)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", args.url))?;
+    if !resp.status().is_success() {
+        bail!(
+            "{} answered {}: {}",
+            args.url,
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    let mut sample = Sample::default();
+    let mut last: Option<Instant> = None;
+    let mut buf = String::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        buf.push_str(&String::from_utf8_lossy(&chunk.context("stream broke")?));
+        while let Some(end) = buf.find("\n\n").or_else(|| buf.find("\r\n\r\n")) {
+            let event: String = buf.drain(..end).collect();
+            buf = buf.trim_start_matches(['\r', '\n']).to_string();
+            let Some(data) = event.trim().strip_prefix("data:") else {
+                continue;
+            };
+            let data = data.trim();
+            if data == "[DONE]" {
+                continue;
+            }
+            let v: Value =
+                serde_json::from_str(data).with_context(|| format!("bad event: {data}"))?;
+            if let Some(e) = v.get("error") {
+                bail!("stream error: {e}");
+            }
+            let (text, tokens) = event_text(args.api, &v);
+            if let Some(t) = tokens {
+                sample.tokens = t;
+            }
+            if text.is_empty() {
+                continue;
+            }
+            let now = Instant::now();
+            match last {
+                None => sample.ttft = now - start,
+                Some(prev) => sample.gaps.push(now - prev),
+            }
+            last = Some(now);
+            sample.reply.push_str(&text);
+        }
+    }
+    Ok(sample)
+}
+
+/// Text of an event and the output token count so far, if it says.
+fn event_text(api: Api, v: &Value) -> (String, Option<u64>) {
+    match api {
+        Api::Gemini => {
+            let text = v["candidates"][0]["content"]["parts"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["thought"] != json!(true))
+                        .filter_map(|p| p["text"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (text, v["usageMetadata"]["candidatesTokenCount"].as_u64())
+        }
+        Api::Openai => {
+            let text = v["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (text, v["usage"]["completion_tokens"].as_u64())
+        }
+    }
+}
+
+fn percentile(mut xs: Vec<f64>, p: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(f64::total_cmp);
+    let i = ((xs.len() - 1) as f64 * p).round() as usize;
+    xs[i.min(xs.len() - 1)]
+}
+
+fn report(label: &str, what: &str, wall: Duration, samples: &[Sample]) {
+    let tokens: u64 = samples.iter().map(|s| s.tokens).sum();
+    let ttft: Vec<f64> = samples.iter().map(|s| s.ttft.as_secs_f64() * 1e3).collect();
+    let gaps: Vec<f64> = samples
+        .iter()
+        .flat_map(|s| s.gaps.iter().map(|g| g.as_secs_f64() * 1e3))
+        .collect();
+    println!(
+        "{label} {what}: {} requests, {tokens} tokens in {:.2} s = {:.2} tok/s; ttft p50 {:.0} ms p99 {:.0} ms; itl p50 {:.1} ms p99 {:.1} ms",
+        samples.len(),
+        wall.as_secs_f64(),
+        tokens as f64 / wall.as_secs_f64(),
+        percentile(ttft.clone(), 0.5),
+        percentile(ttft, 0.99),
+        percentile(gaps.clone(), 0.5),
+        percentile(gaps, 0.99),
+    );
+}
+
+async fn level(
+    client: &reqwest::Client,
+    args: &BenchArgs,
+    concurrency: usize,
+    long_every: Option<usize>,
+) -> anyhow::Result<(Duration, Vec<Sample>, Vec<Sample>)> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (client, args) = (client.clone(), args.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for r in 0..args.requests {
+                let seed = w * 1000 + r;
+                let long = long_every.is_some_and(|k| (w + r) % k == 0);
+                let words = if long {
+                    args.prompt_words * 16
+                } else {
+                    args.prompt_words
+                };
+                out.push((
+                    long,
+                    run_one(&client, &args, &[], &prompt(words, seed), args.max_tokens).await?,
+                ));
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let (mut short, mut long) = (Vec::new(), Vec::new());
+    for t in tasks {
+        for (is_long, s) in t.await.context("a bench task panicked")?? {
+            if is_long {
+                long.push(s)
+            } else {
+                short.push(s)
+            }
+        }
+    }
+    Ok((start.elapsed(), short, long))
+}
+
+pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    match args.scenario {
+        Scenario::Streams => {
+            for &c in &args.concurrency {
+                let (wall, samples, _) = level(&client, &args, c.max(1), None).await?;
+                report(&args.label, &format!("streams={c}"), wall, &samples);
+            }
+        }
+        Scenario::Mixed => {
+            let c = args.concurrency.iter().copied().max().unwrap_or(1).max(2);
+            let (wall, short, long) = level(&client, &args, c, Some(4)).await?;
+            let all: Vec<Sample> = short.iter().chain(&long).cloned().collect();
+            report(&args.label, &format!("mixed streams={c} all"), wall, &all);
+            report(
+                &args.label,
+                &format!("mixed streams={c} short"),
+                wall,
+                &short,
+            );
+        }
+        Scenario::Chat => {
+            let mut history: Vec<(String, String)> = Vec::new();
+            let mut first = None;
+            for turn in 1..=args.turns {
+                let message = prompt(args.prompt_words, turn);
+                let start = Instant::now();
+                let s = run_one(&client, &args, &history, &message, args.max_tokens).await?;
+                let ttft = s.ttft.as_secs_f64() * 1e3;
+                let base = *first.get_or_insert(ttft);
+                println!(
+                    "{} chat turn {turn}: ttft {ttft:.0} ms ({:.2}x turn 1), {} tokens in {:.0} ms",
+                    args.label,
+                    ttft / base,
+                    s.tokens,
+                    start.elapsed().as_secs_f64() * 1e3
+                );
+                history.push((message, s.reply));
+            }
+        }
+    }
+    if let Some(pid) = args.server_pid {
+        match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            Ok(status) => {
+                let hwm = status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .unwrap_or("VmHWM: ?");
+                println!(
+                    "{} peak RSS {}",
+                    args.label,
+                    hwm.trim_start_matches("VmHWM:").trim()
+                );
+            }
+            Err(e) => println!("{} peak RSS unknown ({e})", args.label),
+        }
+    }
+    Ok(())
+}
