@@ -137,6 +137,12 @@ impl Engine for LlmEngine {
             },
         };
         let tokens = self.tokens(&request.prompt, &options)?;
+        if tokens.is_empty() {
+            return Err(EngineError::InvalidRequest {
+                field: Some("contents".into()),
+                message: "the conversation renders to an empty prompt".into(),
+            });
+        }
         let limit = self.info.context_length as usize;
         if tokens.len() >= limit {
             return Err(EngineError::InvalidRequest {

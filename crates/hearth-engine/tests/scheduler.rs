@@ -262,3 +262,13 @@ async fn a_follow_up_turn_reuses_the_shared_prefix_and_answers_the_same() {
     let other = collect(e.generate(request("zzz")).expect("gen"), 1).await;
     assert_eq!(other.cached, 0);
 }
+
+#[tokio::test]
+async fn an_empty_prompt_is_refused_not_hung() {
+    match engine(1, 1).generate(request("")) {
+        Err(EngineError::InvalidRequest { message, .. }) => {
+            assert!(message.contains("empty prompt"))
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
