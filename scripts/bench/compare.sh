@@ -202,26 +202,47 @@ start_server() {
   log "$name ready (pid $SERVER_PID)"
 }
 
-# run_bench OUT LABEL API PORT MODEL_NAME: the three hearth-bench scenarios against one server
+# Each scenario (and each streams level) runs against a freshly started server: hearth bench's
+# prompts repeat across levels and scenarios (the same seeds), so a server kept running would
+# answer later runs partly from its prefix cache.
+start_llama_server() { # TAG
+  start_server llama-server "$RUN/$q.llama-server.$1.log" "http://127.0.0.1:$LLAMA_PORT/health" \
+    "$BIN/llama-server" -m "$M" -t "$THREADS" --host 127.0.0.1 --port "$LLAMA_PORT" \
+    -np "$PARALLEL" -c $((PARALLEL * CTX))
+}
+start_hearth() { # TAG
+  start_server hearth "$RUN/$q.hearth.$1.log" "http://127.0.0.1:$HEARTH_PORT/v1beta/models" \
+    "$HEARTH" serve --model "$M" --threads "$THREADS" --host 127.0.0.1 --port "$HEARTH_PORT" \
+    --parallel "$PARALLEL" --ctx "$CTX"
+}
+
+# run_bench LABEL API PORT MODEL_NAME: every hearth-bench scenario against one kind of server
 run_bench() {
-  local out=$1 label=$2 api=$3 port=$4 name=$5
-  local common=(--url "http://127.0.0.1:$port" --api "$api" --model "$name" --label "$label"
-                --server-pid "$SERVER_PID" --prompt-words "$PROMPT_WORDS")
+  local label=$1 api=$2 port=$3 name=$4
+  local out=$RUN/$q.$label.bench.txt tmp=$RUN/.bench.out unit lv
+  local units=()
+  IFS=, read -ra lv <<< "$CONCURRENCY"
+  for unit in "${lv[@]}"; do units+=("streams=$unit"); done
+  units+=(mixed chat)
   : > "$out"
-  local sc
-  for sc in streams mixed chat; do
-    local extra
-    case $sc in
-      streams) extra=(--concurrency "$CONCURRENCY" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
-      mixed) extra=(--concurrency "$MIXED_CONCURRENCY" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
-      chat) extra=(--turns "$TURNS" --max-tokens "$CHAT_MAX_TOKENS") ;;
+  for unit in "${units[@]}"; do
+    local args=(--url "http://127.0.0.1:$port" --api "$api" --model "$name" --label "$label"
+                --prompt-words "$PROMPT_WORDS")
+    case $unit in
+      streams=*) args+=(--scenario streams --concurrency "${unit#streams=}" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
+      mixed) args+=(--scenario mixed --concurrency "$MIXED_CONCURRENCY" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
+      chat) args+=(--scenario chat --turns "$TURNS" --max-tokens "$CHAT_MAX_TOKENS") ;;
     esac
-    log "$label: $sc"
-    if ! timeout "$STEP_TIMEOUT" "$HEARTH" bench "${common[@]}" --scenario "$sc" "${extra[@]}" 2>&1 | tee -a "$out" >&2; then
-      echo "$label $sc FAILED" | tee -a "$out" >&2
+    if [ "$label" = hearth ]; then start_hearth "$unit"; else start_llama_server "$unit"; fi
+    log "$label: $unit"
+    if ! timeout "$STEP_TIMEOUT" "$HEARTH" bench "${args[@]}" --server-pid "$SERVER_PID" > "$tmp" 2>&1; then
+      echo "$label $unit FAILED: $(grep -m1 -i 'error' "$tmp" || tail -n1 "$tmp")" >> "$tmp"
     fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "$label server DIED during $sc" | tee -a "$out" >&2; return 0; }
+    kill -0 "$SERVER_PID" 2>/dev/null || echo "$label $unit FAILED: server died" >> "$tmp"
+    tee -a "$out" < "$tmp" >&2
+    stop_server
   done
+  rm -f "$tmp"
 }
 
 port_free "$LLAMA_PORT" || die "port $LLAMA_PORT is in use (set LLAMA_PORT)"
@@ -241,17 +262,8 @@ for q in $QUANTS; do
     || log "speed failed (see $RUN/$q.speed.log)"
   cat "$RUN/$q.speed.txt" >&2
 
-  start_server llama-server "$RUN/$q.llama-server.log" "http://127.0.0.1:$LLAMA_PORT/health" \
-    "$BIN/llama-server" -m "$M" -t "$THREADS" --host 127.0.0.1 --port "$LLAMA_PORT" \
-    -np "$PARALLEL" -c $((PARALLEL * CTX))
-  run_bench "$RUN/$q.llama-server.bench.txt" llama-server openai "$LLAMA_PORT" llama1b
-  stop_server
-
-  start_server hearth "$RUN/$q.hearth.log" "http://127.0.0.1:$HEARTH_PORT/v1beta/models" \
-    "$HEARTH" serve --model "$M" --threads "$THREADS" --host 127.0.0.1 --port "$HEARTH_PORT" \
-    --parallel "$PARALLEL" --ctx "$CTX"
-  run_bench "$RUN/$q.hearth.bench.txt" hearth gemini "$HEARTH_PORT" gemini-2.5-flash
-  stop_server
+  run_bench llama-server openai "$LLAMA_PORT" llama1b
+  run_bench hearth gemini "$HEARTH_PORT" gemini-2.5-flash
 done
 cat /proc/loadavg > "$RUN/loadavg.end"
 
@@ -294,7 +306,7 @@ LINE_RE = re.compile(r"^(\S+) (.+?): (\d+) requests, (\d+) tokens in ([\d.]+) s 
                      r"ttft p50 (\S+) ms p99 (\S+) ms", re.M)
 def bench(q, label):
     txt = read(f"{q}.{label}.bench.txt")
-    res = {"failed": [l for l in txt.splitlines() if "FAILED" in l or "DIED" in l]}
+    res = {"failed": [l for l in txt.splitlines() if " FAILED" in l]}
     for m in LINE_RE.finditer(txt):
         what = m.group(2)
         res[what] = dict(tps=float(m.group(6)), ttft50=float(m.group(7)), ttft99=float(m.group(8)),
@@ -302,7 +314,7 @@ def bench(q, label):
     chat = {int(t): float(v) for t, v in re.findall(r"chat turn (\d+): ttft ([\d.]+) ms", txt)}
     res["chat"] = chat
     m = re.findall(r"peak RSS (\d+) kB", txt)
-    res["rss_mib"] = int(m[-1]) / 1024 if m else None
+    res["rss_mib"] = max(int(x) for x in m) / 1024 if m else None  # one server process per scenario
     return res
 
 def f(x, nd=2):
@@ -336,8 +348,9 @@ for q in quants:
     for name, r in (("hearth", hs), ("llama-server", ls)):
         ch = r["chat"]
         last = max(ch) if ch else None
+        short = "" if last is None or last == int(turns) else f", only {last} turns"
         c[f"chat TTFT turn{turns}/turn1 {name}"] = (
-            f"{ratio(ch.get(last), ch.get(1))} ({f(ch.get(last), 0)}/{f(ch.get(1), 0)} ms)" if ch else "n/a")
+            f"{ratio(ch.get(last), ch.get(1))} ({f(ch.get(last), 0)}/{f(ch.get(1), 0)} ms{short})" if ch else "n/a")
     c["peak RSS MiB hearth/llama-server"] = f"{f(hs['rss_mib'], 0)}/{f(ls['rss_mib'], 0)}"
     frac = lambda tps: None if tps is None or size is None else size * tps / (read_bw * 1e9)
     c["decode BW fraction hearth (llama-bench)"] = f"{f(frac(htg))} ({f(frac(tg))})"

@@ -217,8 +217,9 @@ fn percentile(mut xs: Vec<f64>, p: f64) -> f64 {
         return f64::NAN;
     }
     xs.sort_by(f64::total_cmp);
-    let i = ((xs.len() - 1) as f64 * p).round() as usize;
-    xs[i.min(xs.len() - 1)]
+    // Nearest rank: the smallest value with at least p of the samples at or below it.
+    let rank = (p * xs.len() as f64).ceil() as usize;
+    xs[rank.clamp(1, xs.len()) - 1]
 }
 
 fn report(label: &str, what: &str, wall: Duration, samples: &[Sample]) {
@@ -243,6 +244,7 @@ fn report(label: &str, what: &str, wall: Duration, samples: &[Sample]) {
 async fn level(
     client: &reqwest::Client,
     args: &BenchArgs,
+    salt: usize,
     concurrency: usize,
     long_every: Option<usize>,
 ) -> anyhow::Result<(Duration, Vec<Sample>, Vec<Sample>)> {
@@ -253,7 +255,9 @@ async fn level(
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             for r in 0..args.requests {
-                let seed = w * 1000 + r;
+                // Distinct per scenario, level, stream and request: no server
+                // may answer from a cache filled by an earlier measurement.
+                let seed = salt * 1_000_000 + w * 1000 + r;
                 let long = long_every.is_some_and(|k| (w + r) % k == 0);
                 let words = if long {
                     args.prompt_words * 16
@@ -282,17 +286,21 @@ async fn level(
 }
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    // No idle connection reuse: llama-server closes streams' connections
+    // despite Keep-Alive, and a request on a dead pooled connection fails.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     match args.scenario {
         Scenario::Streams => {
             for &c in &args.concurrency {
-                let (wall, samples, _) = level(&client, &args, c.max(1), None).await?;
+                let (wall, samples, _) = level(&client, &args, 1000 + c, c.max(1), None).await?;
                 report(&args.label, &format!("streams={c}"), wall, &samples);
             }
         }
         Scenario::Mixed => {
             let c = args.concurrency.iter().copied().max().unwrap_or(1).max(2);
-            let (wall, short, long) = level(&client, &args, c, Some(4)).await?;
+            let (wall, short, long) = level(&client, &args, 2000 + c, c, Some(4)).await?;
             let all: Vec<Sample> = short.iter().chain(&long).cloned().collect();
             report(&args.label, &format!("mixed streams={c} all"), wall, &all);
             report(
@@ -306,7 +314,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             let mut history: Vec<(String, String)> = Vec::new();
             let mut first = None;
             for turn in 1..=args.turns {
-                let message = prompt(args.prompt_words, turn);
+                let message = prompt(args.prompt_words, 3_000_000 + turn);
                 let start = Instant::now();
                 let s = run_one(&client, &args, &history, &message, args.max_tokens).await?;
                 let ttft = s.ttft.as_secs_f64() * 1e3;

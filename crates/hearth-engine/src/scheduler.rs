@@ -218,7 +218,15 @@ impl Scheduler {
         }
         let mut batch = Vec::new();
         let mut wants: Vec<(usize, usize)> = Vec::new(); // (active index, batch index)
-        let mut budget = self.config.prefill_chunk.max(self.active.len());
+                                                         // While streams are decoding, prefill in smaller chunks so that a new
+                                                         // long prompt delays their next token by a bounded amount.
+        let decoding = self.active.iter().filter(|s| s.next.is_some()).count();
+        let chunk = if decoding > 0 {
+            (self.config.prefill_chunk / 4).max(32)
+        } else {
+            self.config.prefill_chunk
+        };
+        let mut budget = chunk + decoding;
         for (i, s) in self.active.iter_mut().enumerate() {
             if let Some(t) = s.next {
                 s.in_kv += 1;
