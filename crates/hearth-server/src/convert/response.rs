@@ -23,6 +23,13 @@ pub struct ResponseMeta {
     pub candidate_count: u32,
 }
 
+impl ResponseMeta {
+    /// Whether text of this kind is returned (thoughts only when asked).
+    fn shows(&self, kind: TextKind, text: &str) -> bool {
+        !text.is_empty() && (kind == TextKind::Answer || self.include_thoughts)
+    }
+}
+
 fn finish_reason(r: FinishReason) -> wire::FinishReason {
     match r {
         FinishReason::Stop => wire::FinishReason::Stop,
@@ -86,6 +93,31 @@ struct Usage {
 }
 
 impl Usage {
+    /// Token bookkeeping of one event (Finished carries the final counts).
+    fn observe(&mut self, ev: &EngineEvent) {
+        match ev {
+            EngineEvent::Started {
+                prompt_tokens,
+                cached_tokens,
+            } => {
+                self.prompt = *prompt_tokens;
+                self.cached = *cached_tokens;
+            }
+            EngineEvent::Delta {
+                candidate,
+                kind,
+                tokens,
+                ..
+            } => self.count(*candidate, *kind, *tokens),
+            EngineEvent::Finished {
+                candidate, usage, ..
+            } => {
+                self.per_candidate.insert(*candidate, *usage);
+            }
+            EngineEvent::ToolCall { .. } | EngineEvent::Failed(_) => {}
+        }
+    }
+
     fn metadata(&self) -> UsageMetadata {
         let out: u32 = self.per_candidate.values().map(|u| u.output_tokens).sum();
         let thoughts: u32 = self.per_candidate.values().map(|u| u.thought_tokens).sum();
@@ -143,24 +175,18 @@ impl CandidateSet {
     }
 
     pub fn push(&mut self, ev: EngineEvent) -> Result<(), ApiError> {
+        self.usage.observe(&ev);
         match ev {
-            EngineEvent::Started {
-                prompt_tokens,
-                cached_tokens,
-            } => {
-                self.usage.prompt = prompt_tokens;
-                self.usage.cached = cached_tokens;
-            }
+            EngineEvent::Started { .. } => {}
             EngineEvent::Delta {
                 candidate,
                 kind,
                 text,
-                tokens,
                 logprobs,
+                ..
             } => {
-                self.usage.count(candidate, kind, tokens);
                 let c = self.candidates.entry(candidate).or_default();
-                if !text.is_empty() && (kind == TextKind::Answer || self.meta.include_thoughts) {
+                if self.meta.shows(kind, &text) {
                     push_text(&mut c.parts, kind, &text);
                 }
                 c.logprobs.extend(logprobs);
@@ -175,11 +201,8 @@ impl CandidateSet {
                 c.parts.push(function_call_part(&id, &name, &args));
             }
             EngineEvent::Finished {
-                candidate,
-                reason,
-                usage,
+                candidate, reason, ..
             } => {
-                self.usage.per_candidate.insert(candidate, usage);
                 self.candidates.entry(candidate).or_default().finish = Some(reason);
             }
             EngineEvent::Failed(e) => return Err(e.into()),
@@ -273,24 +296,17 @@ impl ChunkBuilder {
     /// Chunks ready to send after this event (Err: a mid-stream error).
     pub fn push(&mut self, ev: EngineEvent) -> Result<Vec<GenerateContentResponse>, ApiError> {
         let mut out = Vec::new();
+        self.usage.observe(&ev);
         match ev {
-            EngineEvent::Started {
-                prompt_tokens,
-                cached_tokens,
-            } => {
-                self.usage.prompt = prompt_tokens;
-                self.usage.cached = cached_tokens;
-            }
+            EngineEvent::Started { .. } => {}
             EngineEvent::Delta {
                 candidate,
                 kind,
                 text,
-                tokens,
                 logprobs,
+                ..
             } => {
-                self.usage.count(candidate, kind, tokens);
-                let shown =
-                    !text.is_empty() && (kind == TextKind::Answer || self.meta.include_thoughts);
+                let shown = self.meta.shows(kind, &text);
                 if shown {
                     out.extend(self.flush_if_has_parts(candidate));
                 }
@@ -311,11 +327,8 @@ impl ChunkBuilder {
                 p.parts.push(function_call_part(&id, &name, &args));
             }
             EngineEvent::Finished {
-                candidate,
-                reason,
-                usage,
+                candidate, reason, ..
             } => {
-                self.usage.per_candidate.insert(candidate, usage);
                 self.finished += 1;
                 let mut p = self.pending.remove(&candidate).unwrap_or_default();
                 p.finish = Some(reason);
