@@ -180,4 +180,15 @@ async fn the_next_chat_turn_reuses_the_history_kv() {
         cached > 0 && cached < prompt,
         "turn 2 reuses part of its prompt: {cached} of {prompt}"
     );
+    // The reply comes back with the ids that generated it (not a re-tokenization
+    // of its text), so the history is reused through the reply: all but the
+    // last sampled token, which was never decoded.
+    let turn1 = a["usageMetadata"]["promptTokenCount"].as_i64().expect("p1");
+    let reply = a["usageMetadata"]["candidatesTokenCount"]
+        .as_i64()
+        .expect("c1");
+    assert!(
+        cached >= turn1 + reply - 1,
+        "reused {cached}, turn 1 prompt {turn1} + reply {reply}"
+    );
 }

@@ -10,6 +10,7 @@ pub mod text;
 
 pub use contract::*;
 pub mod llm;
+mod replies;
 pub mod runner;
 mod scheduler;
 #[cfg(feature = "testing")]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::contract::*;
+use crate::replies::ReplyMemory;
 use crate::runner::{Runner, Tokenizer};
 use crate::scheduler::{self, Job, SchedulerConfig};
 use crate::template::{hf_messages, ChatTemplate, TemplateError};
@@ -48,6 +49,7 @@ pub struct LlmEngine {
     tokenizer: Arc<dyn Tokenizer>,
     format: Arc<dyn PromptFormat>,
     jobs: std_mpsc::SyncSender<Job>,
+    replies: Arc<ReplyMemory>,
 }
 
 impl LlmEngine {
@@ -63,6 +65,8 @@ impl LlmEngine {
         let (ready_tx, ready_rx) = std_mpsc::channel();
         let tok = tokenizer.clone();
         let prefill_chunk = config.prefill_chunk.max(1);
+        let replies = Arc::new(ReplyMemory::new(1024));
+        let thread_replies = replies.clone();
         std::thread::Builder::new()
             .name(format!("hearth-engine-{}", config.id))
             .spawn(move || {
@@ -75,15 +79,12 @@ impl LlmEngine {
                 };
                 let seq_ctx = runner.kv_capacity() / runner.max_sequences().max(1);
                 let _ = ready_tx.send(Ok(seq_ctx));
-                scheduler::run(
-                    runner,
-                    tok,
-                    SchedulerConfig {
-                        seq_ctx,
-                        prefill_chunk,
-                    },
-                    rx,
-                )
+                let config = SchedulerConfig {
+                    seq_ctx,
+                    prefill_chunk,
+                    replies: thread_replies,
+                };
+                scheduler::run(runner, tok, config, rx)
             })
             .map_err(|e| EngineError::Internal(format!("cannot start the engine thread: {e}")))?;
         let seq_ctx = ready_rx
@@ -103,6 +104,7 @@ impl LlmEngine {
             tokenizer,
             format,
             jobs,
+            replies,
         })
     }
 
@@ -114,9 +116,57 @@ impl LlmEngine {
             .bos_token
             .as_deref()
             .is_some_and(|b| !b.is_empty() && text.starts_with(b));
-        self.tokenizer
-            .encode(&text, meta.add_bos && !has_bos)
-            .map_err(|e| EngineError::Internal(format!("tokenizing the prompt failed: {e}")))
+        let encode = |piece: &str, bos: bool| {
+            self.tokenizer
+                .encode(piece, bos)
+                .map_err(|e| EngineError::Internal(format!("tokenizing the prompt failed: {e}")))
+        };
+        // Earlier replies of this model come back with the ids it generated.
+        let mut out = Vec::new();
+        let mut cursor = 0;
+        for (reply, ids) in self.remembered_replies(prompt) {
+            let Some(at) = text[cursor..].find(&reply).map(|i| cursor + i) else {
+                continue;
+            };
+            if at > cursor {
+                out.extend(encode(
+                    &text[cursor..at],
+                    meta.add_bos && !has_bos && cursor == 0,
+                )?);
+            } else if cursor == 0 && meta.add_bos && !has_bos {
+                out.extend(encode("", true)?);
+            }
+            out.extend(ids);
+            cursor = at + reply.len();
+        }
+        if cursor == 0 {
+            return encode(&text, meta.add_bos && !has_bos);
+        }
+        if cursor < text.len() {
+            out.extend(encode(&text[cursor..], false)?);
+        }
+        Ok(out)
+    }
+
+    /// The model turns of the prompt whose exact text an earlier generation produced.
+    fn remembered_replies(&self, prompt: &Prompt) -> Vec<(String, Vec<i32>)> {
+        prompt
+            .turns
+            .iter()
+            .filter(|t| t.role == Role::Model)
+            .filter_map(|t| {
+                let text: String = t
+                    .segments
+                    .iter()
+                    .filter_map(|s| match s {
+                        Segment::Text(x) => Some(x.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let ids = self.replies.get(&text)?;
+                Some((text, ids))
+            })
+            .collect()
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::contract::*;
+use crate::replies::ReplyMemory;
 use crate::runner::{BatchToken, Runner, Tokenizer};
 use crate::sampler::Sampler;
 use crate::text::{StopMatcher, Utf8Assembler};
@@ -22,12 +23,14 @@ pub struct Job {
     pub events: mpsc::UnboundedSender<EngineEvent>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct SchedulerConfig {
     /// KV cells each sequence may use (prompt + output).
     pub seq_ctx: u32,
     /// Prompt tokens per step.
     pub prefill_chunk: usize,
+    /// Where finished replies leave their token ids for the next turn.
+    pub replies: Arc<ReplyMemory>,
 }
 
 /// One candidate being generated, on its own KV sequence.
@@ -319,9 +322,11 @@ impl Scheduler {
     fn sample_and_emit(&mut self, i: usize, mut logits: Vec<f32>) -> bool {
         let tokenizer = self.tokenizer.clone();
         let seq_ctx = self.config.seq_ctx;
+        let replies = self.config.replies.clone();
         let s = &mut self.active[i];
         let picked = s.sampler.sample(&s.generated, &mut logits);
         if tokenizer.is_end(picked.token) {
+            remember_reply(&replies, tokenizer.as_ref(), &s.generated);
             return finish(s, FinishReason::Stop);
         }
         s.generated.push(picked.token);
@@ -359,6 +364,7 @@ impl Scheduler {
             return finish(s, FinishReason::Stop);
         }
         if s.usage.output_tokens >= s.max_tokens || s.pos() >= seq_ctx {
+            remember_reply(&replies, tokenizer.as_ref(), &s.generated);
             return finish(s, FinishReason::MaxTokens);
         }
         s.next = Some(picked.token);
@@ -403,6 +409,17 @@ impl Scheduler {
         // After a failed decode nothing is known about the cache: forget it.
         for seq in self.kept.drain().map(|(seq, _)| seq).collect::<Vec<_>>() {
             self.runner.seq_remove(seq, 0, None);
+        }
+    }
+}
+
+/// Remembers a whole reply's ids under its exact text (only when the text is
+/// the plain decoding of the ids: valid UTF-8, no stop sequence cut).
+fn remember_reply(replies: &ReplyMemory, tokenizer: &dyn Tokenizer, ids: &[i32]) {
+    let bytes: Vec<u8> = ids.iter().flat_map(|&t| tokenizer.token_bytes(t)).collect();
+    if let Ok(text) = String::from_utf8(bytes) {
+        if !text.is_empty() {
+            replies.remember(text, ids.to_vec());
         }
     }
 }

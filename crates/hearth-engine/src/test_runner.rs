@@ -9,7 +9,10 @@ use std::collections::HashMap;
 use crate::runner::*;
 
 pub const END: i32 = 256;
-pub const VOCAB: usize = 257;
+/// One token for the text "ab": the tokenizer always merges it, the model
+/// never emits it (so re-tokenizing a reply can differ from what was generated).
+pub const AB: i32 = 257;
+pub const VOCAB: usize = 258;
 
 pub struct ByteTokenizer {
     meta: ModelMeta,
@@ -34,9 +37,24 @@ impl Tokenizer for ByteTokenizer {
         &self.meta
     }
     fn encode(&self, text: &str, _add_bos: bool) -> Result<Vec<i32>, RunnerError> {
-        Ok(text.bytes().map(i32::from).collect())
+        let mut out = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(b"ab") {
+                out.push(AB);
+                i += 2;
+            } else {
+                out.push(i32::from(bytes[i]));
+                i += 1;
+            }
+        }
+        Ok(out)
     }
     fn token_bytes(&self, token: i32) -> Vec<u8> {
+        if token == AB {
+            return b"ab".to_vec();
+        }
         u8::try_from(token).map(|b| vec![b]).unwrap_or_default()
     }
     fn is_end(&self, token: i32) -> bool {

@@ -272,3 +272,39 @@ async fn an_empty_prompt_is_refused_not_hung() {
         other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
     }
 }
+
+/// A chat resends the reply as text; the byte tokenizer re-tokenizes "ab" as
+/// one token the model never generates, so only splicing the generated ids
+/// back keeps the reply reusable.
+#[tokio::test]
+async fn a_resent_reply_is_reused_through_its_generated_ids() {
+    let e = engine(2, 4);
+    let mut found = None;
+    for n in 0..300 {
+        let p = format!("q{n} ");
+        let o = collect(e.generate(request(&p)).expect("gen"), 1).await;
+        if let Some(at) = o.texts[0].find("ab") {
+            found = Some((p, o, at));
+            break;
+        }
+    }
+    let (p, first, _) = found.expect("some reply contains \"ab\"");
+    let reply = &first.texts[0];
+    let mut follow = request(&p);
+    follow.prompt.turns.push(Turn {
+        role: Role::Model,
+        segments: vec![Segment::Text(reply.clone())],
+    });
+    follow.prompt.turns.push(Turn {
+        role: Role::User,
+        segments: vec![Segment::Text("more".into())],
+    });
+    let second = collect(e.generate(follow).expect("gen"), 1).await;
+    // The KV holds the prompt and every generated token that was decoded.
+    let decoded = p.len() + first.tokens[0] as usize
+        - usize::from(first.reasons[0] == Some(FinishReason::MaxTokens));
+    assert_eq!(
+        second.cached as usize, decoded,
+        "reused through the reply ({reply:?})"
+    );
+}
