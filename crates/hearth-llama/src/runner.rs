@@ -62,8 +62,9 @@ pub struct ContextOptions {
     /// Tokens per decode call.
     pub batch: u32,
     pub threads: i32,
-    /// Keep the KV cache in F32 instead of llama.cpp's default F16 (exact
-    /// reference comparisons; twice the KV memory).
+    /// Keep the KV cache in F32 instead of llama.cpp's default F16, and do
+    /// not use flash attention (which computes in F16 on CPU): for exact
+    /// reference comparisons; twice the KV memory.
     pub kv_f32: bool,
 }
 
@@ -90,9 +91,11 @@ impl LlamaRunner {
             .with_n_threads_batch(opts.threads)
             .with_kv_unified(true);
         let params = if opts.kv_f32 {
+            // Flash attention on CPU works in F16 whatever the KV type: off too.
             params
                 .with_type_k(KvCacheType::F32)
                 .with_type_v(KvCacheType::F32)
+                .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED)
         } else {
             params
         };

@@ -16,11 +16,13 @@ fn models_dir() -> PathBuf {
 const FAMILIES: [&str; 4] = ["llama3", "qwen3", "gemma3", "gemma4"];
 
 /// Largest |logit - reference| allowed at the last prompt position (logits
-/// of these random models are of magnitude ~5). Measured on this machine:
-/// F32 0.004-0.023, F16 0.006-0.025, Q8_0 0.11-0.35 (see testdata/models/README.md).
+/// of these random models are of magnitude ~5). F32 runs with an F32 KV cache
+/// and without flash attention (both F16 on CPU). Measured on this machine:
+/// F32 1e-5 (Llama 3, Qwen 3), 0.001 / 0.005 (Gemma 3 / 4: llama.cpp's F16
+/// GELU table); F16 0.006-0.025; Q8_0 0.11-0.35 (testdata/models/README.md).
 fn tolerance(kind: &str) -> f32 {
     match kind {
-        "f32" => 0.03,
+        "f32" => 0.01,
         "f16" => 0.05,
         _ => 0.5,
     }
