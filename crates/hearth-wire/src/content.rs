@@ -75,10 +75,50 @@ pub struct Part {
     pub media_resolution: Option<PartMediaResolution>,
 }
 
+impl Content {
+    /// A user turn (the SDKs' `createUserContent`).
+    pub fn user(parts: impl IntoIterator<Item = Part>) -> Self {
+        Content {
+            role: Some("user".into()),
+            parts: parts.into_iter().collect(),
+        }
+    }
+
+    /// A model turn (`createModelContent`).
+    pub fn model(parts: impl IntoIterator<Item = Part>) -> Self {
+        Content {
+            role: Some("model".into()),
+            parts: parts.into_iter().collect(),
+        }
+    }
+}
+
 impl Part {
     pub fn text(text: impl Into<String>) -> Self {
         Part {
             text: Some(text.into()),
+            ..Part::default()
+        }
+    }
+
+    /// A reference to an uploaded file (the SDKs' `createPartFromUri`).
+    pub fn from_uri(file_uri: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        Part {
+            file_data: Some(FileData {
+                mime_type: Some(mime_type.into()),
+                file_uri: file_uri.into(),
+            }),
+            ..Part::default()
+        }
+    }
+
+    /// Inline bytes, already base64-encoded (`createPartFromBase64`).
+    pub fn from_base64(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        Part {
+            inline_data: Some(Blob {
+                mime_type: mime_type.into(),
+                data: data.into(),
+            }),
             ..Part::default()
         }
     }

@@ -1,0 +1,44 @@
+//! An in-process hearth server on a loopback port, over deterministic test
+//! engines, and scripted servers for the client's own rules.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use hearth_client::Client;
+use hearth_engine::testing::{TestEngine, TestEngineOptions};
+use hearth_engine::Engine;
+use hearth_server::{app, AppState, ModelRegistry, ServerConfig};
+
+pub const MODEL: &str = "tiny-test";
+
+pub fn engine(id: &str) -> Arc<dyn Engine> {
+    Arc::new(TestEngine::new(TestEngineOptions::named(id)))
+}
+
+/// Serves `router` on 127.0.0.1:<free port>; returns the base URL.
+pub async fn serve_router(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    format!("http://{addr}")
+}
+
+/// A hearth server over these engines.
+pub async fn hearth(engines: Vec<Arc<dyn Engine>>, config: ServerConfig) -> String {
+    let state = AppState::new(ModelRegistry::new(engines), config);
+    serve_router(app(state)).await
+}
+
+/// A client for a hearth serving one test model, API version v1beta.
+pub async fn client() -> Client {
+    let base = hearth(vec![engine(MODEL)], ServerConfig::default()).await;
+    Client::builder()
+        .base_url(base)
+        .api_version("v1beta")
+        .build()
+        .expect("client")
+}
