@@ -13,7 +13,7 @@ pub enum Error {
         status: String,
         message: String,
         /// The whole error body, when it was JSON.
-        details: Option<serde_json::Value>,
+        details: Option<Box<serde_json::Value>>,
     },
     /// The request could not be sent or the answer not read (connection,
     /// TLS, timeout …).
@@ -85,7 +85,7 @@ pub(crate) fn error_value(value: &serde_json::Value) -> Option<Error> {
             .and_then(|s| s.as_str())
             .unwrap_or_default()
             .to_string(),
-        details: Some(value.clone()),
+        details: Some(Box::new(value.clone())),
     })
 }
 

@@ -1,0 +1,33 @@
+//! Multimodal input: upload a file, then refer to it by URI.
+//! `cargo run -p hearth-client --example multimodal -- /path/to/organ.png`
+
+use hearth_client::types::Part;
+use hearth_client::{Client, UploadConfig};
+
+#[tokio::main]
+async fn main() -> hearth_client::Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/path/to/organ.png".to_string());
+    let client = Client::from_env()?;
+    let image = client
+        .files()
+        .upload_path(&path, UploadConfig::default())
+        .await?;
+    let response = client
+        .models()
+        .generate_content(
+            "gemini-2.5-flash",
+            vec![
+                Part::text("Tell me about this instrument"),
+                Part::from_uri(
+                    image.uri.unwrap_or_default(),
+                    image.mime_type.unwrap_or_default(),
+                ),
+            ],
+            None,
+        )
+        .await?;
+    println!("{}", response.text().unwrap_or_default());
+    Ok(())
+}
