@@ -1,6 +1,11 @@
 //! `hearth`: the Gemini API, self-hosted.
 
 mod bench;
+mod chat;
+mod config_file;
+mod generate;
+mod models_cmd;
+mod remote;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +27,9 @@ const DEFAULT_MODEL: &str = "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M";
     about = "The Gemini API, self-hosted, on local open-weight models"
 )]
 struct Cli {
+    /// Logs as JSON lines (one object per event) instead of text.
+    #[arg(long, global = true, env = "HEARTH_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,12 +38,22 @@ struct Cli {
 enum Command {
     /// Serve the Gemini API (/v1 and /v1beta) on local GGUF models.
     Serve(ServeArgs),
+    /// One answer from a running server, streamed to the terminal.
+    Generate(generate::GenerateArgs),
+    /// An interactive chat with a running server.
+    Chat(chat::ChatArgs),
+    /// What a running server serves, and the GGUF files cached locally.
+    Models(models_cmd::ModelsArgs),
     /// Load a server through its HTTP API: tokens/s, TTFT, inter-token latency.
     Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
 struct ServeArgs {
+    /// TOML file of serve settings (keys as the flags: model, port, api-key …);
+    /// flags and environment variables win over it.
+    #[arg(long, env = "HEARTH_CONFIG")]
+    config: Option<std::path::PathBuf>,
     /// Models to serve, the first being the default: GGUF paths, or hub ids of
     /// GGUF repositories (owner/repo, owner/repo:Q8_0, owner/repo/file.gguf).
     #[arg(long = "model", short = 'm', env = "HEARTH_MODEL", value_delimiter = ',', default_value = DEFAULT_MODEL)]
@@ -49,10 +67,10 @@ struct ServeArgs {
     #[arg(long = "api-key", env = "HEARTH_API_KEYS", value_delimiter = ',')]
     api_keys: Vec<String>,
     /// Listen beyond loopback without API keys (anyone reaching the port may use it).
-    #[arg(long)]
+    #[arg(long, env = "HEARTH_ALLOW_UNAUTHENTICATED")]
     allow_unauthenticated: bool,
     /// Model aliases NAME=MODEL_ID; NAME may end in '*' (default: gemini-*=<first model>).
-    #[arg(long = "alias", value_delimiter = ',')]
+    #[arg(long = "alias", env = "HEARTH_ALIAS", value_delimiter = ',')]
     aliases: Vec<String>,
     /// Sequences decoded together (concurrent requests and candidates).
     #[arg(long, env = "HEARTH_PARALLEL", default_value_t = 4)]
@@ -64,16 +82,22 @@ struct ServeArgs {
     #[arg(long, env = "HEARTH_THREADS")]
     threads: Option<i32>,
     /// Layers to offload to the GPU (CUDA builds).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "HEARTH_GPU_LAYERS", default_value_t = 0)]
     gpu_layers: u32,
     /// Largest request body, in MiB.
-    #[arg(long, default_value_t = 140)]
+    #[arg(long, env = "HEARTH_MAX_BODY_MIB", default_value_t = 140)]
     max_body_mib: usize,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run().await {
+fn main() -> std::process::ExitCode {
+    // The config file becomes environment variables before any thread runs.
+    let args: Vec<String> = std::env::args().collect();
+    let outcome = config_file::apply(&args).and_then(|()| {
+        tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(run()))
+    });
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -83,16 +107,23 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
-                .unwrap_or_else(|_| "info,llama-cpp-2=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
+        .unwrap_or_else(|_| "info,llama-cpp-2=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::Generate(args) => generate::generate(args).await,
+        Command::Chat(args) => chat::chat(args).await,
+        Command::Models(args) => models_cmd::models(args).await,
     }
 }
 

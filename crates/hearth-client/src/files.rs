@@ -6,7 +6,7 @@ use std::path::Path;
 use std::pin::Pin;
 
 use futures_util::Stream;
-use hearth_wire::{CreateFileRequest, CreateFileResponse, File, ListFilesResponse};
+use hearth_wire::{CreateFileRequest, CreateFileResponse, File, ListFilesResponse, Part};
 use reqwest::Method;
 use tokio::io::AsyncReadExt;
 
@@ -57,15 +57,7 @@ impl Files {
         let path = path.as_ref();
         let mime = match &config.mime_type {
             Some(m) => m.clone(),
-            None => mime_guess::from_path(path)
-                .first_raw()
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "cannot infer the mime type of {}: set UploadConfig.mime_type",
-                        path.display()
-                    ))
-                })?,
+            None => guess_mime(path)?,
         };
         let file = tokio::fs::File::open(path).await?;
         let size = file.metadata().await?.len();
@@ -238,6 +230,33 @@ impl Files {
             }
         })
     }
+}
+
+/// A file on disk as an inline-data part (mime type from the extension, or
+/// `mime_type`), for requests that carry their attachments inline.
+pub async fn inline_part(path: impl AsRef<Path>, mime_type: Option<&str>) -> Result<Part> {
+    use base64::Engine as _;
+    let path = path.as_ref();
+    let mime = match mime_type {
+        Some(m) => m.to_string(),
+        None => guess_mime(path)?,
+    };
+    let bytes = tokio::fs::read(path).await?;
+    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    Ok(Part::from_base64(data, mime))
+}
+
+/// The mime type of a file name's extension, as the SDKs infer it.
+pub fn guess_mime(path: &Path) -> Result<String> {
+    mime_guess::from_path(path)
+        .first_raw()
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "cannot infer the mime type of {}: name it explicitly",
+                path.display()
+            ))
+        })
 }
 
 /// The next chunk (at most [`CHUNK_SIZE`] bytes) starting at `offset`.

@@ -27,7 +27,7 @@ use std::time::Duration;
 pub use chats::{Chat, Chats};
 pub use config::{Config, IntoContents};
 pub use error::{Error, Result};
-pub use files::{Files, UploadConfig};
+pub use files::{guess_mime, inline_part, Files, UploadConfig};
 /// The wire types (requests, responses, contents, files …).
 pub use hearth_wire as types;
 pub use http::RetryOptions;

@@ -86,9 +86,19 @@ fn matches(name: &str, choice: &FileChoice) -> bool {
     }
 }
 
+/// The Hugging Face cache as huggingface_hub finds it: `HF_HUB_CACHE`, else
+/// `HF_HOME/hub`, else `~/.cache/huggingface/hub` (hf-hub alone reads only
+/// `HF_HOME`).
+fn cache() -> Cache {
+    match std::env::var_os("HF_HUB_CACHE").filter(|v| !v.is_empty()) {
+        Some(dir) => Cache::new(PathBuf::from(dir)),
+        None => Cache::from_env(),
+    }
+}
+
 /// A file of the repository already in the local cache, if any.
 fn cached(repo: &str, choice: &FileChoice) -> Option<PathBuf> {
-    let cache = Cache::from_env();
+    let cache = cache();
     if let FileChoice::Named(n) = choice {
         return cache.repo(Repo::model(repo.to_string())).get(n);
     }
@@ -116,6 +126,62 @@ fn cached(repo: &str, choice: &FileChoice) -> Option<PathBuf> {
     found.into_iter().next()
 }
 
+/// A GGUF file found in the local Hugging Face cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedFile {
+    /// `owner/repo`.
+    pub repo: String,
+    /// The file's path inside the repository.
+    pub file: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// Every GGUF file in the local Hugging Face cache (`HF_HOME`,
+/// `HF_HUB_CACHE`), sorted by repository and file.
+pub fn cached_gguf() -> Vec<CachedFile> {
+    let root = cache().path().clone();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(repo) = name.strip_prefix("models--") else {
+            continue;
+        };
+        let repo = repo.replacen("--", "/", 1);
+        let snapshots = entry.path().join("snapshots");
+        for snap in std::fs::read_dir(snapshots).into_iter().flatten().flatten() {
+            collect_gguf(&snap.path(), &snap.path(), &repo, &mut out);
+        }
+    }
+    out.sort_by(|a, b| (&a.repo, &a.file).cmp(&(&b.repo, &b.file)));
+    out.dedup_by(|a, b| a.repo == b.repo && a.file == b.file);
+    out
+}
+
+fn collect_gguf(base: &Path, dir: &Path, repo: &str, out: &mut Vec<CachedFile>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_gguf(base, &path, repo, out);
+        } else if path.extension().is_some_and(|e| e == "gguf") {
+            // Snapshot entries are links into blobs/; metadata follows them.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let file = path
+                .strip_prefix(base)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push(CachedFile {
+                repo: repo.to_string(),
+                file,
+                path,
+                bytes: meta.len(),
+            });
+        }
+    }
+}
+
 /// Resolves a model spec to a local GGUF file, downloading it (with a
 /// progress bar) into the Hugging Face cache when it is not there yet.
 pub fn resolve(spec: &ModelSpec) -> Result<PathBuf, HubError> {
@@ -131,7 +197,11 @@ pub fn resolve(spec: &ModelSpec) -> Result<PathBuf, HubError> {
             "{what}. Without network access, download the GGUF file elsewhere and pass its path: hearth serve --model /path/to/model.gguf"
         ))
     };
-    let api = ApiBuilder::from_env()
+    let mut builder = ApiBuilder::from_env();
+    if let Some(dir) = std::env::var_os("HF_HUB_CACHE").filter(|v| !v.is_empty()) {
+        builder = builder.with_cache_dir(PathBuf::from(dir));
+    }
+    let api = builder
         .with_progress(true)
         .build()
         .map_err(|e| offline(format!("cannot use the Hugging Face Hub ({e})")))?;

@@ -95,8 +95,26 @@ pub fn load_model(
             "the GGUF file names no architecture (general.architecture)".into(),
         ));
     }
-    let params = LlamaModelParams::default().with_n_gpu_layers(gpu_layers);
-    let model = LlamaModel::load_from_file(backend()?, path, &params).map_err(|e| {
+    // A progress bar on a terminal (indicatif draws nothing otherwise).
+    let bar = indicatif::ProgressBar::new(100).with_style(
+        indicatif::ProgressStyle::with_template("loading {msg} [{bar:30}] {percent:>3}%")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    let shown = bar.clone();
+    let params = LlamaModelParams::default()
+        .with_n_gpu_layers(gpu_layers)
+        .with_progress_callback(move |p| {
+            shown.set_position((p.clamp(0.0, 1.0) * 100.0) as u64);
+            true
+        });
+    let loaded = LlamaModel::load_from_file(backend()?, path, &params);
+    bar.finish_and_clear();
+    let model = loaded.map_err(|e| {
         model_err(format!(
             "llama.cpp could not load it ({e}); the architecture '{}' may be unsupported by this build, or the file is damaged",
             header.architecture().unwrap_or("?")
