@@ -1,10 +1,15 @@
 //! API keys: `x-goog-api-key` header or `?key=`, checked when configured.
+//! One exception: the bytes of a resumable upload go to the upload URL,
+//! which is itself the credential (the Python SDK sends no key with them).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Query, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hearth_store::Store;
 use subtle::ConstantTimeEq;
 
 use crate::{ApiError, AppState};
@@ -13,6 +18,14 @@ pub async fn require_key(State(state): State<AppState>, req: Request, next: Next
     let keys = &state.config.api_keys;
     if keys.is_empty() {
         return next.run(req).await;
+    }
+    if let Some((store, id)) = upload_session(&state, &req) {
+        let live = tokio::task::spawn_blocking(move || store.upload_status(&id).is_ok())
+            .await
+            .unwrap_or(false);
+        if live {
+            return next.run(req).await;
+        }
     }
     let header = req
         .headers()
@@ -31,6 +44,24 @@ pub async fn require_key(State(state): State<AppState>, req: Request, next: Next
 }
 
 fn query_key(uri: &axum::http::Uri) -> Option<String> {
+    query_param(uri, "key")
+}
+
+fn query_param(uri: &axum::http::Uri, name: &str) -> Option<String> {
     let Query(q) = Query::<HashMap<String, String>>::try_from_uri(uri).ok()?;
-    q.get("key").cloned()
+    q.get(name).cloned()
+}
+
+/// For `POST /upload/{v1|v1beta}/files?upload_id=<id>`: the store and the
+/// id to check. When `<id>` names an open upload session, the request
+/// carries its own credential.
+fn upload_session(state: &AppState, req: &Request) -> Option<(Arc<Store>, String)> {
+    let store = state.files.clone()?;
+    let path = req.uri().path();
+    let upload_path = matches!(path, "/upload/v1/files" | "/upload/v1beta/files");
+    if req.method() != Method::POST || !upload_path {
+        return None;
+    }
+    let id = query_param(req.uri(), "upload_id")?;
+    hearth_store::names::is_upload_id(&id).then_some((store, id))
 }

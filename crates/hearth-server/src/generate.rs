@@ -13,7 +13,8 @@ use hearth_wire::{
     CountTokensRequest, CountTokensResponse, GenerateContentRequest, Modality, ModalityTokenCount,
 };
 
-use crate::convert::{self, CandidateSet, ResponseMeta, ValidRequest};
+use crate::convert::{self, CandidateSet, FileParts, ResponseMeta, ValidRequest};
+use crate::files::resolve::file_parts;
 use crate::models::not_found;
 use crate::request::{check_version, json_body, query};
 use crate::stream::{self, Framing};
@@ -42,12 +43,20 @@ pub async fn dispatch(
     match method {
         "countTokens" => {
             query(&uri, &[])?;
-            count_tokens(engine, json_body(body, limit).await?).map(IntoResponse::into_response)
+            let req: CountTokensRequest = json_body(body, limit).await?;
+            let contents = req.contents.iter().flatten();
+            let nested = req
+                .generate_content_request
+                .iter()
+                .flat_map(|g| &g.contents);
+            let files = file_parts(&state, contents.chain(nested)).await?;
+            count_tokens(engine, req, &files).map(IntoResponse::into_response)
         }
         "generateContent" => {
             query(&uri, &[])?;
             let req: GenerateContentRequest = json_body(body, limit).await?;
-            generate(engine, req, model)
+            let files = file_parts(&state, &req.contents).await?;
+            generate(engine, req, model, &files)
                 .await
                 .map(IntoResponse::into_response)
         }
@@ -63,7 +72,8 @@ pub async fn dispatch(
                 }
             };
             let req: GenerateContentRequest = json_body(body, limit).await?;
-            stream_generate(engine, req, model, framing)
+            let files = file_parts(&state, &req.contents).await?;
+            stream_generate(engine, req, model, framing, &files)
         }
     }
 }
@@ -72,8 +82,9 @@ fn start(
     engine: &Arc<dyn Engine>,
     req: GenerateContentRequest,
     model: &str,
+    files: &FileParts,
 ) -> Result<(ValidRequest, ResponseMeta), ApiError> {
-    let valid = convert::validate(req, model, engine.info())?;
+    let valid = convert::validate(req, model, engine.info(), files)?;
     let meta = ResponseMeta {
         response_id: response_id(),
         model_version: engine.info().id.clone(),
@@ -88,8 +99,9 @@ async fn generate(
     engine: Arc<dyn Engine>,
     req: GenerateContentRequest,
     model: &str,
+    files: &FileParts,
 ) -> Result<Json<hearth_wire::GenerateContentResponse>, ApiError> {
-    let (valid, meta) = start(&engine, req, model)?;
+    let (valid, meta) = start(&engine, req, model, files)?;
     let mut events = engine.generate(valid.engine)?;
     let mut set = CandidateSet::new(meta);
     // Dropping `events` (client gone: this future is dropped) cancels.
@@ -104,8 +116,9 @@ fn stream_generate(
     req: GenerateContentRequest,
     model: &str,
     framing: Framing,
+    files: &FileParts,
 ) -> Result<Response, ApiError> {
-    let (valid, meta) = start(&engine, req, model)?;
+    let (valid, meta) = start(&engine, req, model, files)?;
     let events = engine.generate(valid.engine)?;
     Ok(stream::response(
         events,
@@ -117,8 +130,9 @@ fn stream_generate(
 fn count_tokens(
     engine: Arc<dyn Engine>,
     req: CountTokensRequest,
+    files: &FileParts,
 ) -> Result<Json<CountTokensResponse>, ApiError> {
-    let prompt = convert::count_request_prompt(&req, engine.info())?;
+    let prompt = convert::count_request_prompt(&req, engine.info(), files)?;
     let total = engine.count_tokens(&prompt)?;
     let total = i32::try_from(total).unwrap_or(i32::MAX);
     let all_text = prompt

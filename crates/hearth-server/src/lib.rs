@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod convert;
 pub mod error;
+pub mod files;
 mod generate;
 mod models;
 pub mod registry;
@@ -11,8 +12,9 @@ mod stream;
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use hearth_store::Store;
 
 pub use error::ApiError;
 pub use registry::ModelRegistry;
@@ -40,6 +42,9 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub registry: Arc<ModelRegistry>,
     pub config: Arc<ServerConfig>,
+    /// The Files API's store; `None`: files routes answer 501 and every
+    /// `fileData` part is a 403.
+    pub files: Option<Arc<Store>>,
 }
 
 impl AppState {
@@ -47,7 +52,14 @@ impl AppState {
         AppState {
             registry: Arc::new(registry),
             config: Arc::new(config),
+            files: None,
         }
+    }
+
+    /// Serves the Files API from `store`.
+    pub fn with_files(mut self, store: Arc<Store>) -> Self {
+        self.files = Some(store);
+        self
     }
 }
 
@@ -59,6 +71,12 @@ pub fn app(state: AppState) -> Router {
             "/{version}/models/{name}",
             get(models::get).post(generate::dispatch),
         )
+        .route("/{version}/files", get(files::list))
+        .route(
+            "/{version}/files/{name}",
+            get(files::get).delete(files::delete),
+        )
+        .route("/upload/{version}/files", post(files::upload::upload))
         .fallback(|| async {
             ApiError::not_found("The requested URL was not found on this server.")
         })

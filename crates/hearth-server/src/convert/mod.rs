@@ -12,6 +12,9 @@ pub use prompt::{count_request_prompt, prompt_from_contents};
 pub use response::{CandidateSet, ChunkBuilder, ResponseMeta};
 pub use schema::schema_to_json;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use hearth_engine::{GenerateRequest, ModelInfo};
 use hearth_wire::GenerateContentRequest;
 
@@ -27,11 +30,54 @@ pub struct ValidRequest {
     pub response_logprobs: bool,
 }
 
-/// Validates a request against the model that will run it.
+/// The uploaded files a request refers to (`fileData`), by file id,
+/// resolved before conversion (the store is read off the async threads).
+#[derive(Debug, Clone, Default)]
+pub struct FileParts {
+    files: HashMap<String, ResolvedFile>,
+}
+
+/// A stored file's type and bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedFile {
+    pub mime_type: String,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+impl FileParts {
+    pub fn insert(&mut self, id: String, file: ResolvedFile) {
+        self.files.insert(id, file);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ResolvedFile> {
+        self.files.get(id)
+    }
+}
+
+/// The file id a `fileData.fileUri` names: `files/<id>`, or a File
+/// resource's uri `<any base>/v1beta/files/<id>` (or `/v1/`).
+pub fn file_id_from_uri(uri: &str) -> Option<String> {
+    let uri = uri.trim();
+    let id = match uri.strip_prefix("files/") {
+        Some(id) => id,
+        None => {
+            let (before, id) = uri.rsplit_once("/files/")?;
+            if !(before.ends_with("/v1beta") || before.ends_with("/v1")) {
+                return None;
+            }
+            id
+        }
+    };
+    hearth_store::names::parse_file_id(id).ok()
+}
+
+/// Validates a request against the model that will run it; `files` holds
+/// the bytes of the files its `fileData` parts name.
 pub fn validate(
     req: GenerateContentRequest,
     path_model: &str,
     info: &ModelInfo,
+    files: &FileParts,
 ) -> Result<ValidRequest, ApiError> {
     if let Some(m) = &req.model {
         let bare = |s: &str| s.strip_prefix("models/").unwrap_or(s).to_string();
@@ -50,7 +96,13 @@ pub fn validate(
     }
     let tools = prompt::function_tools(req.tools.as_deref(), info)?;
     let tool_choice = prompt::tool_choice(req.tool_config.as_ref(), &tools)?;
-    let prompt = prompt_from_contents(&req.contents, req.system_instruction.as_ref(), tools, info)?;
+    let prompt = prompt_from_contents(
+        &req.contents,
+        req.system_instruction.as_ref(),
+        tools,
+        info,
+        files,
+    )?;
     if prompt
         .turns
         .last()
@@ -80,4 +132,30 @@ pub fn validate(
         include_thoughts: cfg.include_thoughts,
         response_logprobs: cfg.logprobs.is_some(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_id_from_uri;
+
+    #[test]
+    fn file_uris_name_their_file() {
+        for (uri, id) in [
+            ("files/abc123", Some("abc123")),
+            ("http://127.0.0.1:8765/v1beta/files/abc123", Some("abc123")),
+            (
+                "https://generativelanguage.googleapis.com/v1/files/x-1",
+                Some("x-1"),
+            ),
+            ("http://h/some/prefix/v1beta/files/abc", Some("abc")),
+            ("http://h/v2/files/abc", None),
+            ("files/../etc", None),
+            ("http://h/v1beta/files/a/b", None),
+            ("gs://bucket/files/abc", None),
+            ("https://www.youtube.com/watch?v=x", None),
+            ("files/ABC", None),
+        ] {
+            assert_eq!(file_id_from_uri(uri).as_deref(), id, "{uri}");
+        }
+    }
 }

@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use hearth_engine::{ModelInfo, Prompt, Role, Segment, ToolChoice, ToolSpec, Turn};
-use hearth_wire::{Content, CountTokensRequest, FunctionCallingMode, Part, Tool, ToolConfig};
+use hearth_wire::{
+    Content, CountTokensRequest, FileData, FunctionCallingMode, Part, Tool, ToolConfig,
+};
 
-use super::schema_to_json;
+use super::{file_id_from_uri, schema_to_json, FileParts};
 use crate::error::ApiError;
 
 /// MIME types Gemini reads as media (checklist), by prefix or exact name.
@@ -60,13 +62,14 @@ pub fn prompt_from_contents(
     system: Option<&Content>,
     tools: Vec<ToolSpec>,
     info: &ModelInfo,
+    files: &FileParts,
 ) -> Result<Prompt, ApiError> {
     if contents.is_empty() {
         return Err(ApiError::field("contents", "contents is not specified"));
     }
     let mut turns = Vec::with_capacity(contents.len());
     for (i, content) in contents.iter().enumerate() {
-        turns.push(turn(i, content, info)?);
+        turns.push(turn(i, content, info, files)?);
     }
     Ok(Prompt {
         system: system_text(system)?,
@@ -75,7 +78,12 @@ pub fn prompt_from_contents(
     })
 }
 
-fn turn(i: usize, content: &Content, info: &ModelInfo) -> Result<Turn, ApiError> {
+fn turn(
+    i: usize,
+    content: &Content,
+    info: &ModelInfo,
+    files: &FileParts,
+) -> Result<Turn, ApiError> {
     let role = match content.role.as_deref() {
         None | Some("") | Some("user") => Role::User,
         Some("model") => Role::Model,
@@ -90,7 +98,7 @@ fn turn(i: usize, content: &Content, info: &ModelInfo) -> Result<Turn, ApiError>
     let mut segments = Vec::with_capacity(content.parts.len());
     for (j, part) in content.parts.iter().enumerate() {
         let at = format!("contents[{i}].parts[{j}]");
-        if let Some(seg) = segment(&at, role, part, info)? {
+        if let Some(seg) = segment(&at, role, part, info, files)? {
             segments.push(seg);
         }
     }
@@ -104,6 +112,7 @@ fn segment(
     role: Role,
     part: &Part,
     info: &ModelInfo,
+    files: &FileParts,
 ) -> Result<Option<Segment>, ApiError> {
     let fields = part.data_fields();
     if fields.len() != 1 {
@@ -144,10 +153,7 @@ fn segment(
         return inline_segment(at, part, &blob.mime_type, &blob.data, info).map(Some);
     }
     if let Some(fd) = &part.file_data {
-        let id = fd.file_uri.rsplit('/').next().unwrap_or_default();
-        return Err(ApiError::permission_denied(format!(
-            "You do not have permission to access the File {id} or it may not exist."
-        )));
+        return file_segment(at, part, fd, info, files).map(Some);
     }
     if let Some(call) = &part.function_call {
         if role != Role::Model {
@@ -196,15 +202,88 @@ fn inline_segment(
     data: &str,
     info: &ModelInfo,
 ) -> Result<Segment, ApiError> {
-    let mime = mime.trim().to_ascii_lowercase();
     let field = format!("{at}.inline_data");
-    if mime.is_empty() {
+    if mime.trim().is_empty() {
         return Err(ApiError::field(
             &format!("{field}.mime_type"),
             "mimeType is required",
         ));
     }
-    let bytes = decode_bytes(&format!("{field}.data"), data)?;
+    let data_field = format!("{field}.data");
+    let bytes = decode_bytes(&data_field, data)?;
+    let payload = Payload {
+        at,
+        field,
+        data_field,
+        mime,
+        bytes: Arc::new(bytes),
+    };
+    payload_segment(payload, part, info)
+}
+
+/// A `fileData` part: the stored file, read like inline data of its type.
+fn file_segment(
+    at: &str,
+    part: &Part,
+    fd: &FileData,
+    info: &ModelInfo,
+    files: &FileParts,
+) -> Result<Segment, ApiError> {
+    let field = format!("{at}.file_data");
+    let Some(id) = file_id_from_uri(&fd.file_uri) else {
+        let shown: String = fd.file_uri.chars().take(200).collect();
+        return Err(ApiError::field(
+            &format!("{field}.file_uri"),
+            format!("Unsupported file URI \"{shown}\": hearth reads the files uploaded to its Files API (files/<id>, or the uri of a File resource)"),
+        ));
+    };
+    let Some(file) = files.get(&id) else {
+        return Err(crate::files::file_not_found(&id));
+    };
+    if let Some(m) = fd.mime_type.as_deref().filter(|m| !m.trim().is_empty()) {
+        if !hearth_store::mime::same(m, &file.mime_type) {
+            return Err(ApiError::field(
+                &format!("{field}.mime_type"),
+                format!(
+                    "fileData.mimeType is {m} but files/{id} holds {}",
+                    file.mime_type
+                ),
+            ));
+        }
+    }
+    let payload = Payload {
+        at,
+        data_field: format!("{field}.file_uri"),
+        field,
+        mime: &file.mime_type,
+        bytes: file.bytes.clone(),
+    };
+    payload_segment(payload, part, info)
+}
+
+/// Bytes of a declared type, inline or from a file.
+struct Payload<'a> {
+    /// The part's path, `contents[i].parts[j]`.
+    at: &'a str,
+    /// `<at>.inline_data` or `<at>.file_data`.
+    field: String,
+    /// Where the bytes came from, for a UTF-8 error.
+    data_field: String,
+    mime: &'a str,
+    bytes: Arc<Vec<u8>>,
+}
+
+/// Text-like types become prompt text; media go to the model when it can
+/// read them; anything else is a 400 naming the field.
+fn payload_segment(p: Payload<'_>, part: &Part, info: &ModelInfo) -> Result<Segment, ApiError> {
+    let Payload {
+        at,
+        field,
+        data_field,
+        mime,
+        bytes,
+    } = p;
+    let mime = mime.trim().to_ascii_lowercase();
     let base = mime
         .split(';')
         .next()
@@ -218,14 +297,14 @@ fn inline_segment(
                 "videoMetadata and mediaResolution apply to media parts only",
             ));
         }
-        return String::from_utf8(bytes).map(Segment::Text).map_err(|_| {
-            ApiError::field(
-                &format!("{field}.data"),
-                format!("{base} data is not valid UTF-8 text"),
-            )
-        });
+        return std::str::from_utf8(&bytes)
+            .map(|t| Segment::Text(t.to_string()))
+            .map_err(|_| {
+                ApiError::field(&data_field, format!("{base} data is not valid UTF-8 text"))
+            });
     }
-    if !MEDIA_TYPES.contains(&base.as_str()) {
+    let known = |m: &str| MEDIA_TYPES.contains(&m);
+    if !known(&base) && !known(&hearth_store::mime::canonical(&base)) {
         return Err(ApiError::field(
             &format!("{field}.mime_type"),
             format!("Unsupported MIME type: {base}"),
@@ -248,7 +327,7 @@ fn inline_segment(
     }
     Ok(Segment::Media {
         mime_type: base,
-        data: Arc::new(bytes),
+        data: bytes,
     })
 }
 
@@ -405,6 +484,7 @@ pub fn tool_choice(cfg: Option<&ToolConfig>, tools: &[ToolSpec]) -> Result<ToolC
 pub fn count_request_prompt(
     req: &CountTokensRequest,
     info: &ModelInfo,
+    files: &FileParts,
 ) -> Result<Prompt, ApiError> {
     match (&req.contents, &req.generate_content_request) {
         (Some(_), Some(_)) => Err(ApiError::invalid(
@@ -413,10 +493,16 @@ pub fn count_request_prompt(
         (None, None) => Err(ApiError::invalid(
             "* CountTokensRequest.contents: contents is not specified",
         )),
-        (Some(contents), None) => prompt_from_contents(contents, None, Vec::new(), info),
+        (Some(contents), None) => prompt_from_contents(contents, None, Vec::new(), info, files),
         (None, Some(g)) => {
             let tools = function_tools(g.tools.as_deref(), info)?;
-            prompt_from_contents(&g.contents, g.system_instruction.as_ref(), tools, info)
+            prompt_from_contents(
+                &g.contents,
+                g.system_instruction.as_ref(),
+                tools,
+                info,
+                files,
+            )
         }
     }
 }
