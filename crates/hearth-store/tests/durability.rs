@@ -41,7 +41,7 @@ fn leave_a_crashed_store(
     let root = env.root();
     let (kept, resumed, renamed, lost_blob) = {
         let store = env.open();
-        let kept = upload(&store, &data, "application/octet-stream");
+        let kept = upload(&store, data, "application/octet-stream");
         // An upload with one acknowledged chunk, then half of an unacknowledged one.
         let resumed = store
             .start_upload(new_upload("text/plain", 2 * MIB))
