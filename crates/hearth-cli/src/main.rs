@@ -87,6 +87,16 @@ struct ServeArgs {
     /// Largest request body, in MiB.
     #[arg(long, env = "HEARTH_MAX_BODY_MIB", default_value_t = 140)]
     max_body_mib: usize,
+    /// Where uploaded files (Files API) are kept [default: the platform data
+    /// directory, e.g. ~/.local/share/hearth/files].
+    #[arg(long, env = "HEARTH_FILES_DIR")]
+    files_dir: Option<std::path::PathBuf>,
+    /// Hours an uploaded file lives before it is deleted.
+    #[arg(long, env = "HEARTH_FILES_TTL_HOURS", default_value_t = 48)]
+    files_ttl_hours: u64,
+    /// Storage for uploaded files in all, in GiB (each file: at most 2 GiB).
+    #[arg(long, env = "HEARTH_FILES_MAX_TOTAL_GB", default_value_t = 20)]
+    files_max_total_gb: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -142,6 +152,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     hearth_server::check_bind(&addr, &config, args.allow_unauthenticated)
         .map_err(anyhow::Error::msg)?;
+    let files = open_files(&args).await?;
     let mut engines: Vec<Arc<dyn Engine>> = Vec::new();
     for spec in &args.models {
         let parsed = ModelSpec::parse(spec);
@@ -176,7 +187,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         registry = registry.with_aliases(pairs).map_err(anyhow::Error::msg)?;
     }
-    let app = hearth_server::app(AppState::new(registry, config));
+    hearth_server::files::spawn_sweeper(files.clone(), std::time::Duration::from_secs(60));
+    let app = hearth_server::app(AppState::new(registry, config).with_files(files));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -186,6 +198,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The Files API's store (opened, and repaired after a crash, before the
+/// models load so that a bad directory fails fast).
+async fn open_files(args: &ServeArgs) -> anyhow::Result<Arc<hearth_store::Store>> {
+    if args.files_ttl_hours == 0 || args.files_max_total_gb == 0 {
+        bail!("--files-ttl-hours and --files-max-total-gb must be at least 1");
+    }
+    let dir = match &args.files_dir {
+        Some(d) => d.clone(),
+        None => dirs::data_dir()
+            .context("no data directory on this platform (no HOME?): set --files-dir")?
+            .join("hearth")
+            .join("files"),
+    };
+    let mut config = hearth_store::StoreConfig::new(&dir);
+    config.default_ttl = std::time::Duration::from_secs(args.files_ttl_hours.saturating_mul(3600));
+    config.max_total_bytes = args.files_max_total_gb.saturating_mul(1 << 30);
+    let (ttl, total) = (args.files_ttl_hours, args.files_max_total_gb);
+    let store = tokio::task::spawn_blocking(move || hearth_store::Store::open(config))
+        .await
+        .context("the files store thread panicked")?
+        .with_context(|| format!("cannot open the files store in {}", dir.display()))?;
+    tracing::info!("files in {} ({ttl} h, {total} GiB in all)", dir.display());
+    Ok(Arc::new(store))
 }
 
 /// Resolves on SIGINT or SIGTERM; in-flight requests then finish.
