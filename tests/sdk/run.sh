@@ -41,6 +41,7 @@ fi
 # --- hearth on a free loopback port --------------------------------------------
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 LOG="$(mktemp)"
+FILES_DIR="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -48,12 +49,17 @@ cleanup() {
     wait "$SERVER_PID" 2>/dev/null || true
   fi
   rm -f "$LOG"
+  rm -rf "$FILES_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# No key on the server (the suite uses a dummy one), loopback only.
-env -u HEARTH_API_KEYS -u HEARTH_HOST "$BIN" serve --model "$MODEL" --port "$PORT" >"$LOG" 2>&1 &
+# Loopback only, with an API key (so the suite also proves that the SDKs send
+# it, and that upload bytes pass on their upload URL alone, as the Python SDK
+# sends them without a key); uploaded files in a fresh directory removed at the end.
+KEY="hearth-sdk-test"
+env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG "$BIN" serve --model "$MODEL" --port "$PORT" \
+  --api-key "$KEY" --files-dir "$FILES_DIR" >"$LOG" 2>&1 &
 SERVER_PID=$!
 
 URL="http://127.0.0.1:$PORT"
@@ -64,13 +70,13 @@ for _ in $(seq 1 600); do
     cat "$LOG" >&2
     exit 1
   fi
-  code="$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1beta/models" 2>/dev/null || true)"
+  code="$(curl -s -o /dev/null -w '%{http_code}' -H "x-goog-api-key: $KEY" "$URL/v1beta/models" 2>/dev/null || true)"
   [ "$code" != 000 ] && break
   sleep 0.1
 done
 if [ "$code" != 200 ]; then
   echo "sdk: GET $URL/v1beta/models answered HTTP $code (expected 200); hearth's log:" >&2
-  curl -s "$URL/v1beta/models" >&2 || true
+  curl -s -H "x-goog-api-key: $KEY" "$URL/v1beta/models" >&2 || true
   cat "$LOG" >&2
   exit 1
 fi
@@ -80,13 +86,13 @@ echo "sdk: hearth $BIN serving $MODEL on $URL"
 unset GOOGLE_API_KEY GOOGLE_GENAI_API_VERSION GOOGLE_GENAI_USE_VERTEXAI GOOGLE_GENAI_USE_ENTERPRISE \
   GOOGLE_CLOUD_PROJECT GOOGLE_CLOUD_LOCATION GOOGLE_VERTEX_BASE_URL
 export GOOGLE_GEMINI_BASE_URL="$URL"
-export GEMINI_API_KEY="hearth-sdk-test"
+export GEMINI_API_KEY="$KEY"
 
 status=0
 echo "=== @google/genai $(node -p 'require("./tests/sdk/node_modules/@google/genai/package.json").version') (node $(node --version)) ==="
-(cd "$SDK" && node --test --test-reporter=spec guide.test.mjs) || status=1
+(cd "$SDK" && node --test --test-reporter=spec guide.test.mjs files.test.mjs) || status=1
 echo "=== google-genai $("$SDK/.venv/bin/python" -c 'from google.genai import version; print(version.__version__)') (python $("$SDK/.venv/bin/python" -c 'import platform; print(platform.python_version())')) ==="
-"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" || status=1
+"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" "$SDK/test_files.py" || status=1
 
 if [ "$status" -ne 0 ]; then
   echo "sdk: FAILED; hearth's log follows" >&2
