@@ -240,7 +240,7 @@ impl Store {
                 expected: row.received,
             });
         }
-        let room = row.size_bytes - row.received;
+        let room = row.size_bytes.saturating_sub(row.received);
         if let Some(len) = chunk.length {
             let after = row.received.saturating_add(len);
             if len > room || (chunk.finalize && len != room) {
