@@ -132,6 +132,19 @@ async fn the_total_and_per_file_limits_answer_clearly() {
 }
 
 #[tokio::test]
+async fn a_file_larger_than_a_request_is_not_read_into_a_prompt() {
+    let mut f = Files::open();
+    let mut config = (*f.state.config).clone();
+    config.max_body_bytes = 1000;
+    f.state.config = std::sync::Arc::new(config);
+    let file = upload(&f.state, &[b'a'; 1001], "text/plain", json!({})).await;
+    let body =
+        json!({"contents": [{"role": "user", "parts": [{"fileData": {"fileUri": file["uri"]}}]}]});
+    let r = send(&f.state, "POST", GEN, &[], body.to_string()).await;
+    r.expect_error(400, "1001 bytes; hearth reads at most 1000 bytes");
+}
+
+#[tokio::test]
 async fn expired_files_answer_403_and_the_sweeper_deletes_them() {
     let f = Files::open();
     let file = upload(&f.state, b"soon gone", "text/plain", json!({})).await;

@@ -31,9 +31,28 @@ pub async fn file_parts<'a>(
     if ids.is_empty() {
         return Ok(parts);
     }
+    // Files are read whole into the prompt: no more than a request body may hold.
+    let limit = state.config.max_body_bytes as u64;
+    let records = blocking(store.clone(), move |s| {
+        ids.iter()
+            .map(|id| s.get(id))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    if let Some(big) = records.iter().find(|r| r.size_bytes > limit) {
+        return Err(ApiError::invalid(format!(
+            "{} is {} bytes; hearth reads at most {limit} bytes of a file into a prompt (the request size limit, --max-body-mib)",
+            big.name(),
+            big.size_bytes
+        )));
+    }
     let found = blocking(store, move |s| {
-        ids.into_iter()
-            .map(|id| s.read(&id).map(|(rec, bytes)| (id, rec.mime_type, bytes)))
+        records
+            .into_iter()
+            .map(|r| {
+                s.read(&r.id)
+                    .map(|(rec, bytes)| (r.id, rec.mime_type, bytes))
+            })
             .collect::<Result<Vec<_>, _>>()
     })
     .await?;
