@@ -59,7 +59,7 @@ trap 'exit 130' INT TERM
 # sends them without a key); uploaded files in a fresh directory removed at the end.
 KEY="hearth-sdk-test"
 env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG "$BIN" serve --model "$MODEL" --port "$PORT" \
-  --api-key "$KEY" --files-dir "$FILES_DIR" >"$LOG" 2>&1 &
+  --api-key "$KEY" --files-dir "$FILES_DIR" --max-output-tokens 64 >"$LOG" 2>&1 &
 SERVER_PID=$!
 
 URL="http://127.0.0.1:$PORT"
@@ -93,6 +93,41 @@ echo "=== @google/genai $(node -p 'require("./tests/sdk/node_modules/@google/gen
 (cd "$SDK" && node --test --test-reporter=spec guide.test.mjs files.test.mjs) || status=1
 echo "=== google-genai $("$SDK/.venv/bin/python" -c 'from google.genai import version; print(version.__version__)') (python $("$SDK/.venv/bin/python" -c 'import platform; print(platform.python_version())')) ==="
 "$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" "$SDK/test_files.py" || status=1
+
+# The same examples in Rust (crates/hearth-client/examples, built by cargo test).
+echo "=== hearth-client examples (Rust) ==="
+EX="target/debug/examples"
+pass=0
+fail=0
+run_example() { # name [args...]: must exit 0 (a random model may answer nothing at all)
+  local name="$1"; shift
+  local out
+  if out="$("$EX/$name" "$@" 2>&1)"; then
+    echo "ok   $name"; pass=$((pass + 1))
+  else
+    echo "FAIL $name: $out"; fail=$((fail + 1))
+  fi
+}
+if [ -x "$EX/text" ]; then
+  for ex in text thinking_off system_instruction temperature stream chat chat_stream; do
+    run_example "$ex"
+  done
+  # The multimodal example uploads a real PNG; a text-only model answers the documented 400.
+  PNG="$FILES_DIR/organ.png"
+  printf '\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82' >"$PNG"
+  if out="$("$EX/multimodal" "$PNG" 2>&1)"; then
+    echo "FAIL multimodal: expected the documented 400 on a text-only model, got: $out"; fail=$((fail + 1))
+  elif grep -q "code: 400, status: \"INVALID_ARGUMENT\"" <<<"$out"; then
+    echo "ok   multimodal (400 on a text-only model)"; pass=$((pass + 1))
+  else
+    echo "FAIL multimodal: $out"; fail=$((fail + 1))
+  fi
+else
+  echo "FAIL examples not built ($EX/text missing: run cargo test --workspace first)"; fail=$((fail + 1))
+fi
+echo "# pass $pass"
+echo "# fail $fail"
+[ "$fail" -eq 0 ] || status=1
 
 if [ "$status" -ne 0 ]; then
   echo "sdk: FAILED; hearth's log follows" >&2

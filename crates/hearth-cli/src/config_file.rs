@@ -19,6 +19,7 @@ const KEYS: &[(&str, &str)] = &[
     ("ctx", "HEARTH_CTX"),
     ("threads", "HEARTH_THREADS"),
     ("gpu-layers", "HEARTH_GPU_LAYERS"),
+    ("max-output-tokens", "HEARTH_MAX_OUTPUT_TOKENS"),
     ("max-body-mib", "HEARTH_MAX_BODY_MIB"),
     ("files-dir", "HEARTH_FILES_DIR"),
     ("files-ttl-hours", "HEARTH_FILES_TTL_HOURS"),
@@ -108,17 +109,18 @@ mod tests {
 
     #[test]
     fn keys_map_to_variables_and_lists_join() {
-        let got = parse(
+        let mut got = parse(
             "model = [\"a.gguf\", \"b.gguf\"]\nport = 9000\nallow_unauthenticated = true\n",
             Path::new("t.toml"),
         )
         .expect("parses");
+        got.sort();
         assert_eq!(
             got,
             vec![
+                ("HEARTH_ALLOW_UNAUTHENTICATED", "true".to_string()),
                 ("HEARTH_MODEL", "a.gguf,b.gguf".to_string()),
                 ("HEARTH_PORT", "9000".to_string()),
-                ("HEARTH_ALLOW_UNAUTHENTICATED", "true".to_string()),
             ]
         );
         let err = parse("prot = 1", Path::new("t.toml")).expect_err("typo");

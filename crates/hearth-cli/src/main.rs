@@ -84,6 +84,10 @@ struct ServeArgs {
     /// Layers to offload to the GPU (CUDA builds).
     #[arg(long, env = "HEARTH_GPU_LAYERS", default_value_t = 0)]
     gpu_layers: u32,
+    /// The models' outputTokenLimit: the default maxOutputTokens of a request
+    /// that names none, and the largest one accepted (capped by --ctx).
+    #[arg(long, env = "HEARTH_MAX_OUTPUT_TOKENS", default_value_t = 8192)]
+    max_output_tokens: u32,
     /// Largest request body, in MiB.
     #[arg(long, env = "HEARTH_MAX_BODY_MIB", default_value_t = 140)]
     max_body_mib: usize,
@@ -168,6 +172,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             kv_f32: false,
         };
         opts.gpu_layers = args.gpu_layers;
+        opts.max_output_tokens = args.max_output_tokens.max(1);
         tracing::info!("loading {}", path.display());
         let path_shown = path.display().to_string();
         let engine = tokio::task::spawn_blocking(move || hearth_llama::load_engine(&opts))
