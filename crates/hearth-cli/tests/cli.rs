@@ -2,24 +2,16 @@
 //! Qwen 3 model, then `generate`, `chat` and `models` against it through
 //! hearth-client, then a graceful SIGTERM.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::{free_port, model_path};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_hearth")
-}
-
-fn model_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models/qwen3-f32.gguf")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn temp_dir(name: &str) -> PathBuf {

@@ -3,28 +3,20 @@
 //! and a restart on the same directory keeps the first file intact, shows no
 //! half file, and lets the second upload resume.
 
+mod support;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use support::{free_port, model_path};
 
 const KEY: &str = "files-e2e-key";
 const CHUNK: usize = 8 * 1024 * 1024;
-
-fn model_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models/qwen3-f32.gguf")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 struct Server {
     child: Child,

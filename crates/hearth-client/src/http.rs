@@ -195,6 +195,21 @@ impl Http {
     }
 }
 
+/// `pageSize` / `pageToken` of a list call.
+pub(crate) fn page_query(
+    page_size: Option<u32>,
+    page_token: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut query = Vec::new();
+    if let Some(size) = page_size {
+        query.push(("pageSize", size.to_string()));
+    }
+    if let Some(token) = page_token {
+        query.push(("pageToken", token.to_string()));
+    }
+    query
+}
+
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| {
         Error::Protocol(format!(

@@ -140,13 +140,7 @@ impl Models {
         page_size: Option<u32>,
         page_token: Option<&str>,
     ) -> Result<ListModelsResponse> {
-        let mut query = Vec::new();
-        if let Some(size) = page_size {
-            query.push(("pageSize", size.to_string()));
-        }
-        if let Some(token) = page_token {
-            query.push(("pageToken", token.to_string()));
-        }
+        let query = crate::http::page_query(page_size, page_token);
         let url = self.http.url("models");
         let call = Http::json_call(Method::GET, url, None::<&()>, &query)?;
         self.http.json(&call).await
