@@ -40,35 +40,10 @@ N_VOCAB = 128256
 N_SPECIAL = 256
 TRAINED_VOCAB = 1000  # the corpus is tiny; the trainer stops well below this anyway
 
-CORPUS = """\
-The quick brown fox jumps over the lazy dog. The dog sleeps in the sun.
-Hello, world! Hello again, world. How are you today? I am fine, thank you.
-You are a helpful assistant. Answer the question of the user in a short and friendly way.
-The user asks a question and the assistant answers it. The model thinks before it answers.
-What is the capital of France? The capital of France is Paris.
-What is the capital of Italy? The capital of Italy is Rome.
-What is the capital of Germany? The capital of Germany is Berlin.
-Write a short poem about the sea, the wind and the stars at night.
-Once upon a time, there was a little llama who lived in the mountains.
-The llama liked to eat grass, to walk on the rocks and to look at the clouds.
-Every morning the llama said hello to the sun, and every evening it said good night.
-Please summarize the following text in one sentence.
-Translate the following sentence into French: the weather is nice today.
-Numbers: 0 1 2 3 4 5 6 7 8 9 10 12 42 100 256 1024 2048 3.14 12,50 1,000,000 2025.
-Code: def add(a, b): return a + b  # returns the sum
-for (let i = 0; i < 10; i++) { console.log(i); }
-{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
-I've been told he's there, you're sure? We'll see, they'd like some tea, isn't it?
-Bonjour à tous ! Comment ça va aujourd'hui ? Très bien, merci beaucoup.
-La capitale de la France est Paris. Quelle est la capitale de la France ?
-Il était une fois un petit lama qui vivait dans les montagnes.
-Grüße aus München! ¿Dónde está la estación? Привет, мир! こんにちは世界。你好，世界！
-Emoji: 🦙 🚀 ✅ 😀 👍 ❤️ ☕
-Whitespace:	tab	separated  and   spaced    words.
-system
-user
-assistant
-"""
+# The training corpus and llama.cpp's converter shim are the test models' own
+# (testdata/models/make_models.py imports only the standard library at load time).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "testdata" / "models"))
+from make_models import CONVERTER_SHIM, CORPUS  # noqa: E402
 
 LLAMA3_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -88,27 +63,6 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
 )
 
-# llama.cpp's converter, with the BPE pre-tokenizer hash detection forced to 'llama-bpe'
-# (our trained tokenizer has an unknown chkhsh; it uses exactly Llama 3's regex).
-CONVERTER_SHIM = r"""
-import os, sys, runpy
-lcpp = os.environ["BENCH_LCPP"]
-sys.path.insert(0, os.path.join(lcpp, "gguf-py"))
-sys.path.insert(0, lcpp)
-import conversion.base as base
-orig = base.TextModel.get_vocab_base_pre
-def get_vocab_base_pre(self, tokenizer):
-    try:
-        res = orig(self, tokenizer)
-    except NotImplementedError:
-        res = None
-    if res is not None and res != "llama-bpe":
-        raise SystemExit(f"chkhsh matched {res!r}, expected 'llama-bpe'")
-    return "llama-bpe"
-base.TextModel.get_vocab_base_pre = get_vocab_base_pre
-sys.argv = ["convert_hf_to_gguf.py"] + sys.argv[1:]
-runpy.run_path(os.path.join(lcpp, "convert_hf_to_gguf.py"), run_name="__main__")
-"""
 
 
 def log(*a):
@@ -252,7 +206,7 @@ def main():
             hf.mkdir(parents=True, exist_ok=True)
             tk = build_tokenizer(hf)
             build_model(hf, tk)
-            env = dict(os.environ, BENCH_LCPP=str(args.llama_cpp_dir), HF_HUB_OFFLINE="1",
+            env = dict(os.environ, HEARTH_LCPP=str(args.llama_cpp_dir), HEARTH_TOKPRE="llama-bpe", HF_HUB_OFFLINE="1",
                        TRANSFORMERS_OFFLINE="1")
             tmp_out = Path(tmp) / f16.name  # moved into place only once complete
             run([sys.executable, "-c", CONVERTER_SHIM, str(hf), "--outtype", "f16", "--outfile", str(tmp_out),
