@@ -55,43 +55,36 @@ async fn no_retry_by_default() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
+/// Calls `get` on a server failing `failures` times with `status`, with
+/// `attempts` attempts in all; returns the outcome and the calls made.
+async fn with_retries(
+    failures: usize,
+    status: StatusCode,
+    attempts: u32,
+) -> (hearth_client::Result<String>, usize) {
+    let (base, calls) = flaky(failures, status).await;
+    let client = Client::builder()
+        .base_url(&base)
+        .retry(quick_retries(attempts))
+        .build()
+        .expect("client");
+    let got = client.models().get("m").await.map(|m| m.name);
+    (got, calls.load(Ordering::SeqCst))
+}
+
 #[tokio::test]
 async fn opt_in_retries_recover_from_503_and_give_up_after_the_attempts() {
-    let (base, calls) = flaky(2, StatusCode::SERVICE_UNAVAILABLE).await;
-    let client = Client::builder()
-        .base_url(&base)
-        .retry(quick_retries(3))
-        .build()
-        .expect("client");
-    assert_eq!(
-        client.models().get("m").await.expect("third try").name,
-        "models/m"
-    );
-    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let (got, calls) = with_retries(2, StatusCode::SERVICE_UNAVAILABLE, 3).await;
+    assert_eq!(got.expect("third try"), "models/m");
+    assert_eq!(calls, 3);
 
-    let (base, calls) = flaky(5, StatusCode::TOO_MANY_REQUESTS).await;
-    let client = Client::builder()
-        .base_url(&base)
-        .retry(quick_retries(2))
-        .build()
-        .expect("client");
-    assert_eq!(
-        client.models().get("m").await.expect_err("429s").code(),
-        Some(429)
-    );
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let (got, calls) = with_retries(5, StatusCode::TOO_MANY_REQUESTS, 2).await;
+    assert_eq!(got.expect_err("429s").code(), Some(429));
+    assert_eq!(calls, 2);
 
-    let (base, calls) = flaky(1, StatusCode::BAD_REQUEST).await;
-    let client = Client::builder()
-        .base_url(&base)
-        .retry(quick_retries(3))
-        .build()
-        .expect("client");
-    assert_eq!(
-        client.models().get("m").await.expect_err("400").code(),
-        Some(400)
-    );
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "400 is never retried");
+    let (got, calls) = with_retries(1, StatusCode::BAD_REQUEST, 3).await;
+    assert_eq!(got.expect_err("400").code(), Some(400));
+    assert_eq!(calls, 1, "400 is never retried");
 }
 
 #[tokio::test]
