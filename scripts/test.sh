@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
+# A one-off build (CI, a fresh clone) gains nothing from incremental
+# artifacts, which would only add gigabytes on disk.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 if [ ! -d ../shared/spec/captures ]; then
   echo "warning: ../shared (the SDK captures) is not beside this checkout; capture tests will fail" >&2
 fi
