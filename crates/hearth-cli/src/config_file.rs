@@ -20,6 +20,7 @@ const KEYS: &[(&str, &str)] = &[
     ("threads", "HEARTH_THREADS"),
     ("gpu-layers", "HEARTH_GPU_LAYERS"),
     ("max-output-tokens", "HEARTH_MAX_OUTPUT_TOKENS"),
+    ("max-thinking-tokens", "HEARTH_MAX_THINKING_TOKENS"),
     ("max-body-mib", "HEARTH_MAX_BODY_MIB"),
     ("files-dir", "HEARTH_FILES_DIR"),
     ("files-ttl-hours", "HEARTH_FILES_TTL_HOURS"),

@@ -88,6 +88,10 @@ struct ServeArgs {
     /// that names none, and the largest one accepted (capped by --ctx).
     #[arg(long, env = "HEARTH_MAX_OUTPUT_TOKENS", default_value_t = 8192)]
     max_output_tokens: u32,
+    /// Caps every thought of a thinking model, dynamic thinking included
+    /// (larger thinkingBudgets are lowered to it) [default: no cap].
+    #[arg(long, env = "HEARTH_MAX_THINKING_TOKENS")]
+    max_thinking_tokens: Option<u32>,
     /// Largest request body, in MiB.
     #[arg(long, env = "HEARTH_MAX_BODY_MIB", default_value_t = 140)]
     max_body_mib: usize,
@@ -173,6 +177,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         opts.gpu_layers = args.gpu_layers;
         opts.max_output_tokens = args.max_output_tokens.max(1);
+        opts.max_thinking_tokens = args.max_thinking_tokens;
         tracing::info!("loading {}", path.display());
         let path_shown = path.display().to_string();
         let engine = tokio::task::spawn_blocking(move || hearth_llama::load_engine(&opts))

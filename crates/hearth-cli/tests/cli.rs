@@ -40,7 +40,7 @@ fn serve(dir: &Path) -> Server {
     std::fs::write(
         &config,
         format!(
-            "model = [{:?}]\nport = {port}\nparallel = 2\nctx = 512\nthreads = 2\nalias = [\"gemini-*=qwen3-f32\"]\n",
+            "model = [{:?}]\nport = {port}\nparallel = 2\nctx = 512\nthreads = 2\nmax_thinking_tokens = 3\nalias = [\"gemini-*=qwen3-f32\"]\n",
             model_path().display().to_string()
         ),
     )

@@ -15,19 +15,24 @@ fn state() -> AppState {
     static STATE: OnceLock<AppState> = OnceLock::new();
     STATE
         .get_or_init(|| {
-            let path =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models/qwen3-f32.gguf");
-            let mut opts = LoadOptions::new(path);
-            opts.context = ContextOptions {
-                sequences: 4,
-                ctx_per_sequence: 512,
-                batch: 128,
-                threads: 2,
-                kv_f32: false,
+            let load = |name: &str| {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(format!("../../testdata/models/{name}.gguf"));
+                let mut opts = LoadOptions::new(path);
+                opts.context = ContextOptions {
+                    sequences: 4,
+                    ctx_per_sequence: 512,
+                    batch: 128,
+                    threads: 2,
+                    kv_f32: false,
+                };
+                // Qwen 3 thinks: keep thoughts short so answers fit the small budgets.
+                opts.max_thinking_tokens = Some(3);
+                Arc::new(load_engine(&opts).expect("load a tiny model")) as _
             };
-            let engine = load_engine(&opts).expect("load the tiny model");
+            // gemini-* names go to the first model; llama3-f32 does not think.
             AppState::new(
-                ModelRegistry::new(vec![Arc::new(engine)]),
+                ModelRegistry::new(vec![load("qwen3-f32"), load("llama3-f32")]),
                 ServerConfig::default(),
             )
         })
@@ -180,15 +185,38 @@ async fn the_next_chat_turn_reuses_the_history_kv() {
         cached > 0 && cached < prompt,
         "turn 2 reuses part of its prompt: {cached} of {prompt}"
     );
-    // The reply comes back with the ids that generated it (not a re-tokenization
-    // of its text), so the history is reused through the reply: all but the
-    // last sampled token, which was never decoded.
+    // Qwen 3 thinks first; its template drops the thought from the history,
+    // so the next turn reuses the whole previous prompt (its KV is intact up
+    // to the thought) and prefills the reply again. Thinking off would add an
+    // empty thought to the generation prompt only, and cut the reuse earlier.
     let turn1 = a["usageMetadata"]["promptTokenCount"].as_i64().expect("p1");
-    let reply = a["usageMetadata"]["candidatesTokenCount"]
-        .as_i64()
-        .expect("c1");
     assert!(
-        cached >= turn1 + reply - 1,
-        "reused {cached}, turn 1 prompt {turn1} + reply {reply}"
+        a["usageMetadata"]["thoughtsTokenCount"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+        "{a}"
+    );
+    assert!(
+        cached >= turn1 - 1,
+        "reused {cached}, turn 1 prompt {turn1}"
+    );
+    // A model that does not think reuses at least the whole previous prompt
+    // too (the reply itself when the template keeps its text as generated).
+    const LLAMA: &str = "/v1beta/models/llama3-f32:generateContent";
+    let first = json!({"contents": [user("Paris?")], "generationConfig": {"temperature": 0, "maxOutputTokens": 6}});
+    let (_, a) = post(LLAMA, first).await;
+    let a: Value = serde_json::from_str(&a).expect("json");
+    let reply = a["candidates"][0]["content"].clone();
+    let second = json!({"contents": [user("Paris?"), reply, user("Lyon?")], "generationConfig": {"temperature": 0, "maxOutputTokens": 6}});
+    let (status, b) = post(LLAMA, second).await;
+    assert_eq!(status, 200, "{b}");
+    let b: Value = serde_json::from_str(&b).expect("json");
+    let cached = b["usageMetadata"]["cachedContentTokenCount"]
+        .as_i64()
+        .unwrap_or(0);
+    let turn1 = a["usageMetadata"]["promptTokenCount"].as_i64().expect("p1");
+    assert!(
+        cached >= turn1 - 1,
+        "reused {cached}, turn 1 prompt {turn1}: {a}"
     );
 }

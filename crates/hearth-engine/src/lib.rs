@@ -2,6 +2,8 @@
 //! text assembly shared by every engine implementation.
 
 pub mod contract;
+pub mod grammar;
+pub mod output;
 pub mod sampler;
 pub mod template;
 #[cfg(feature = "testing")]

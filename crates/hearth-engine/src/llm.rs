@@ -2,11 +2,13 @@
 //! engine thread that owns the runner (see `scheduler`).
 
 use std::sync::mpsc as std_mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::mpsc;
 
 use crate::contract::*;
+use crate::grammar::{self, Grammars};
+use crate::output::{Dialect, OutputPlan, ThinkMarkers, ThinkPlan, ToolPlan};
 use crate::replies::ReplyMemory;
 use crate::runner::{Runner, Tokenizer};
 use crate::scheduler::{self, Job, SchedulerConfig};
@@ -21,6 +23,11 @@ pub trait PromptFormat: Send + Sync {
     fn render(&self, prompt: &Prompt, options: &RenderOptions) -> Result<String, EngineError>;
     /// The template can switch thinking on and off.
     fn supports_thinking(&self) -> bool;
+    /// How the template writes function calls, when it renders declarations
+    /// itself (None: hearth writes them into the system instruction).
+    fn tool_dialect(&self) -> Option<Dialect> {
+        None
+    }
 }
 
 /// Template switches derived from the request.
@@ -42,6 +49,8 @@ pub struct LlmEngineConfig {
     pub prefill_chunk: usize,
     /// Requests waiting for a free sequence before 429s start.
     pub queue_limit: usize,
+    /// Caps every thought (dynamic thinking included); None: no cap.
+    pub max_thinking_tokens: Option<u32>,
 }
 
 pub struct LlmEngine {
@@ -50,6 +59,16 @@ pub struct LlmEngine {
     format: Arc<dyn PromptFormat>,
     jobs: std_mpsc::SyncSender<Job>,
     replies: Arc<ReplyMemory>,
+    /// End-of-generation tokens.
+    ends: Arc<Vec<i32>>,
+    /// The model's thinking markup (None: the model does not think).
+    markers: Option<ThinkMarkers>,
+    think_cap: Option<u32>,
+    /// How function calls are written, and whether the template renders them.
+    dialect: Dialect,
+    native_tools: bool,
+    /// llguidance over this vocabulary, built on first use.
+    grammars: OnceLock<Result<Arc<Grammars>, String>>,
 }
 
 impl LlmEngine {
@@ -91,13 +110,28 @@ impl LlmEngine {
             .recv()
             .map_err(|_| EngineError::Internal("the engine thread died while starting".into()))?
             .map_err(EngineError::Internal)?;
+        let vocab = tokenizer.meta().vocab_size as i32;
+        let ends: Vec<i32> = (0..vocab).filter(|&t| tokenizer.is_end(t)).collect();
+        let markers = format
+            .supports_thinking()
+            .then(|| think_markers(tokenizer.as_ref()))
+            .flatten();
+        let (dialect, native_tools) = match format.tool_dialect() {
+            Some(d) => (d, true),
+            None => (Dialect::Hermes, false),
+        };
         let info = ModelInfo {
             id: config.id.clone(),
             display_name: config.display_name.clone(),
             description: config.description.clone(),
             context_length: seq_ctx,
             max_output_tokens: config.max_output_tokens.min(seq_ctx),
-            capabilities: Capabilities::default(),
+            capabilities: Capabilities {
+                thinking: markers.is_some(),
+                media: Vec::new(),
+                function_calling: !ends.is_empty(),
+                constrained_output: !ends.is_empty(),
+            },
         };
         Ok(LlmEngine {
             info,
@@ -105,10 +139,215 @@ impl LlmEngine {
             format,
             jobs,
             replies,
+            ends: Arc::new(ends),
+            markers,
+            think_cap: config.max_thinking_tokens,
+            dialect,
+            native_tools,
+            grammars: OnceLock::new(),
         })
     }
 
+    fn grammars(&self) -> Result<Arc<Grammars>, EngineError> {
+        self.grammars
+            .get_or_init(|| Grammars::new(self.tokenizer.clone()).map(Arc::new))
+            .clone()
+            .map_err(|e| EngineError::Internal(format!("constrained decoding unavailable: {e}")))
+    }
+
+    /// The marker's token as a lark item: the special token by id when the
+    /// vocabulary has it, else its text.
+    fn lark_marker(&self, text: &str) -> String {
+        match self.tokenizer.single_token(text) {
+            Some(t) if self.tokenizer.is_special(t) => format!("<[{t}]>"),
+            _ => grammar::lark_string(text),
+        }
+    }
+
+    /// Thinking, constraint and function calls of one request.
+    fn plan(&self, request: &GenerateRequest) -> Result<(OutputPlan, RenderOptions), EngineError> {
+        let mut plan = OutputPlan::plain(self.ends.clone());
+        let mut options = RenderOptions::default();
+        if let Some(m) = &self.markers {
+            let cap = self.think_cap.unwrap_or(u32::MAX);
+            plan.think = match request.thinking {
+                ThinkingBudget::Off => ThinkPlan::Off {
+                    banned: m.open.first().copied().into_iter().collect(),
+                },
+                ThinkingBudget::Tokens(n) => ThinkPlan::On {
+                    markers: m.clone(),
+                    budget: n.min(cap),
+                },
+                ThinkingBudget::Dynamic => ThinkPlan::On {
+                    markers: m.clone(),
+                    budget: cap,
+                },
+            };
+            options.enable_thinking = Some(matches!(plan.think, ThinkPlan::On { .. }));
+        }
+        let tools = &request.prompt.tools;
+        if !tools.is_empty() {
+            let names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+            let blocked = match &request.tool_choice {
+                ToolChoice::None => Some(
+                    self.dialect
+                        .markers()
+                        .and_then(|(open, _)| self.tokenizer.single_token(open))
+                        .into_iter()
+                        .collect(),
+                ),
+                _ => None,
+            };
+            if request.constraint.is_some() && blocked.is_none() {
+                return Err(EngineError::InvalidRequest {
+                    field: Some("generation_config.response_mime_type".into()),
+                    message: "a response schema cannot be combined with function calling; set toolConfig.functionCallingConfig.mode NONE or drop the schema".into(),
+                });
+            }
+            if let ToolChoice::Any(allowed) = &request.tool_choice {
+                let allowed: Vec<&ToolSpec> = tools
+                    .iter()
+                    .filter(|t| allowed.is_empty() || allowed.contains(&t.name))
+                    .collect();
+                if allowed.is_empty() {
+                    return Err(EngineError::InvalidRequest {
+                        field: Some(
+                            "tool_config.function_calling_config.allowed_function_names".into(),
+                        ),
+                        message: "allowedFunctionNames names no declared function".into(),
+                    });
+                }
+                let g = self.call_grammar(&allowed)?;
+                plan.matcher = Some(self.grammars()?.matcher(
+                    llguidance::api::TopLevelGrammar::from_lark(g),
+                    "tool_config.function_calling_config",
+                )?);
+            }
+            plan.tools = Some(ToolPlan {
+                dialect: self.dialect,
+                names,
+                blocked,
+            });
+        }
+        if let Some(c) = &request.constraint {
+            let (g, field) = match c {
+                OutputConstraint::Json => (
+                    grammar::json_grammar(None),
+                    "generation_config.response_mime_type",
+                ),
+                OutputConstraint::JsonSchema(schema) => {
+                    let mut schema = schema.clone();
+                    grammar::close_objects(&mut schema);
+                    (
+                        grammar::json_grammar(Some(&schema)),
+                        "generation_config.response_schema",
+                    )
+                }
+                OutputConstraint::Enum(values) => (
+                    grammar::enum_grammar(values),
+                    "generation_config.response_schema",
+                ),
+            };
+            plan.matcher = Some(self.grammars()?.matcher(g, field)?);
+        }
+        Ok((plan, options))
+    }
+
+    /// A lark grammar for one call of one of `tools` in the model's syntax.
+    fn call_grammar(&self, tools: &[&ToolSpec]) -> Result<String, EngineError> {
+        let args_key = match self.dialect {
+            Dialect::Json => "parameters",
+            _ => "arguments",
+        };
+        let alts: Vec<serde_json::Value> = tools
+            .iter()
+            .map(|t| {
+                let mut params = t
+                    .parameters
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+                grammar::close_objects(&mut params);
+                serde_json::json!({
+                    "type": "object",
+                    "properties": {"name": {"const": t.name}, args_key: params},
+                    "required": ["name", args_key],
+                    "additionalProperties": false,
+                })
+            })
+            .collect();
+        let schema = if alts.len() == 1 {
+            alts.into_iter().next().unwrap_or_default()
+        } else {
+            serde_json::json!({ "anyOf": alts })
+        };
+        let body = grammar::lark_json(&schema);
+        match self.dialect {
+            Dialect::Json => Ok(format!("start: {body}\n")),
+            Dialect::Hermes => Ok(format!(
+                "start: {} \"\\n\" {body} \"\\n\" {}\n",
+                self.lark_marker("<tool_call>"),
+                self.lark_marker("</tool_call>")
+            )),
+            Dialect::Gemma4 => Err(EngineError::InvalidRequest {
+                field: Some("tool_config.function_calling_config.mode".into()),
+                message: "mode ANY is not supported yet for models that write Gemma 4 function calls; use AUTO".into(),
+            }),
+        }
+    }
+
+    /// The prompt as the template gets it: when the template cannot render
+    /// function declarations, calls and results, they become text.
+    fn with_inline_tools(&self, prompt: &Prompt) -> Option<Prompt> {
+        let has_tool_turns = prompt.turns.iter().any(|t| {
+            t.segments
+                .iter()
+                .any(|s| matches!(s, Segment::ToolCall { .. } | Segment::ToolResult { .. }))
+        });
+        if self.native_tools || (prompt.tools.is_empty() && !has_tool_turns) {
+            return None;
+        }
+        let mut out = prompt.clone();
+        if !prompt.tools.is_empty() {
+            let decls: Vec<serde_json::Value> = prompt
+                .tools
+                .iter()
+                .map(|t| {
+                    serde_json::json!({"name": t.name, "description": t.description,
+                        "parameters": t.parameters.clone().unwrap_or_else(|| serde_json::json!({"type": "object"}))})
+                })
+                .collect();
+            let mut text = out.system.take().map(|s| s + "\n\n").unwrap_or_default();
+            text.push_str("You may call these functions:\n");
+            for d in decls {
+                text.push_str(&d.to_string());
+                text.push('\n');
+            }
+            text.push_str("To call one, answer with <tool_call>\n{\"name\": <function name>, \"arguments\": <arguments object>}\n</tool_call>");
+            out.system = Some(text);
+        }
+        out.tools.clear();
+        for turn in &mut out.turns {
+            for seg in &mut turn.segments {
+                let text = match seg {
+                    Segment::ToolCall { name, args, .. } => format!(
+                        "<tool_call>\n{}\n</tool_call>",
+                        serde_json::json!({"name": name, "arguments": args})
+                    ),
+                    Segment::ToolResult { name, response, .. } => format!(
+                        "<tool_response>\n{}\n</tool_response>",
+                        serde_json::json!({"name": name, "response": response})
+                    ),
+                    _ => continue,
+                };
+                *seg = Segment::Text(text);
+            }
+        }
+        Some(out)
+    }
+
     fn tokens(&self, prompt: &Prompt, options: &RenderOptions) -> Result<Vec<i32>, EngineError> {
+        let inlined = self.with_inline_tools(prompt);
+        let prompt = inlined.as_ref().unwrap_or(prompt);
         let text = self.format.render(prompt, options)?;
         let meta = self.tokenizer.meta();
         // Templates that write BOS themselves must not get a second one.
@@ -180,12 +419,7 @@ impl Engine for LlmEngine {
     }
 
     fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
-        let options = RenderOptions {
-            enable_thinking: match request.thinking {
-                ThinkingBudget::Off if self.format.supports_thinking() => Some(false),
-                _ => None,
-            },
-        };
+        let (plan, options) = self.plan(&request)?;
         let tokens = self.tokens(&request.prompt, &options)?;
         if tokens.is_empty() {
             return Err(EngineError::InvalidRequest {
@@ -213,6 +447,7 @@ impl Engine for LlmEngine {
             tokens,
             request,
             max_tokens,
+            plan,
             events: tx,
         };
         self.jobs.try_send(job).map_err(|e| match e {
@@ -242,6 +477,35 @@ impl PromptFormat for ChatTemplate {
     fn supports_thinking(&self) -> bool {
         ChatTemplate::supports_thinking(self)
     }
+
+    fn tool_dialect(&self) -> Option<Dialect> {
+        ChatTemplate::tool_dialect(self)
+    }
+}
+
+/// The model's thinking markup, found in its vocabulary: Qwen 3's
+/// `<think>`…`</think>`, Gemma 4's `<|channel>thought`…`<channel|>`.
+fn think_markers(tokenizer: &dyn Tokenizer) -> Option<ThinkMarkers> {
+    if let (Some(open), Some(close)) = (
+        tokenizer.single_token("<think>"),
+        tokenizer.single_token("</think>"),
+    ) {
+        return Some(ThinkMarkers {
+            open: vec![open],
+            close: vec![close],
+        });
+    }
+    if let (Some(_), Some(close)) = (
+        tokenizer.single_token("<|channel>"),
+        tokenizer.single_token("<channel|>"),
+    ) {
+        let open = tokenizer.encode("<|channel>thought\n", false).ok()?;
+        return Some(ThinkMarkers {
+            open,
+            close: vec![close],
+        });
+    }
+    None
 }
 
 fn template_error(e: TemplateError) -> EngineError {

@@ -40,6 +40,19 @@ pub trait Tokenizer: Send + Sync {
     fn token_bytes(&self, token: i32) -> Vec<u8>;
     /// End of generation (EOS, end of turn ...).
     fn is_end(&self, token: i32) -> bool;
+    /// Chat markup (control and user-defined tokens such as `<|im_start|>`,
+    /// `<think>`): never part of constrained text.
+    fn is_special(&self, token: i32) -> bool {
+        let _ = token;
+        false
+    }
+    /// The single token whose text is exactly `text` (a marker such as `<think>`).
+    fn single_token(&self, text: &str) -> Option<i32> {
+        match self.encode(text, false).ok()?.as_slice() {
+            [t] if self.token_bytes(*t) == text.as_bytes() => Some(*t),
+            _ => None,
+        }
+    }
 }
 
 /// One token of a batch.

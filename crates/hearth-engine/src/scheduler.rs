@@ -10,9 +10,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::contract::*;
+use crate::output::{CallScanner, Dialect, Output, OutputPlan, Piece, ToolPlan};
 use crate::replies::ReplyMemory;
 use crate::runner::{BatchToken, Runner, Tokenizer};
-use crate::sampler::Sampler;
+use crate::sampler::{log_sum_exp, Sampled, Sampler};
 use crate::text::{StopMatcher, Utf8Assembler};
 
 /// A tokenized request on its way to the engine thread.
@@ -20,6 +21,8 @@ pub struct Job {
     pub tokens: Vec<i32>,
     pub request: GenerateRequest,
     pub max_tokens: u32,
+    /// Thinking, the answer's constraint, function calls.
+    pub plan: OutputPlan,
     pub events: mpsc::UnboundedSender<EngineEvent>,
 }
 
@@ -49,8 +52,17 @@ struct Sequence {
     /// The sampled token not yet decoded.
     next: Option<i32>,
     sampler: Sampler,
+    output: Output,
     utf8: Utf8Assembler,
+    thought_utf8: Utf8Assembler,
     stops: StopMatcher,
+    /// Function calls cut out of the answer, when functions are declared.
+    calls: Option<(CallScanner, ToolPlan)>,
+    /// Leading whitespace of the thought / of the answer after a thought is dropped.
+    thought_started: bool,
+    answer_started: bool,
+    /// The reply held thoughts or calls (its text is not the plain decoding of its ids).
+    not_plain: bool,
     usage: CandidateUsage,
     max_tokens: u32,
     logprobs: bool,
@@ -153,8 +165,19 @@ impl Scheduler {
                 generated: Vec::new(),
                 next: None,
                 sampler: Sampler::new(job.request.sampling.clone(), u64::from(c), top),
+                output: job.plan.start(),
                 utf8: Utf8Assembler::default(),
+                thought_utf8: Utf8Assembler::default(),
                 stops: StopMatcher::new(job.request.stop_sequences.clone()),
+                calls: job
+                    .plan
+                    .tools
+                    .as_ref()
+                    .filter(|t| t.blocked.is_none())
+                    .map(|t| (CallScanner::new(t.dialect), t.clone())),
+                thought_started: false,
+                answer_started: false,
+                not_plain: false,
                 usage: CandidateUsage::default(),
                 max_tokens: job.max_tokens,
                 logprobs: job.request.logprobs.is_some(),
@@ -324,14 +347,46 @@ impl Scheduler {
         let seq_ctx = self.config.seq_ctx;
         let replies = self.config.replies.clone();
         let s = &mut self.active[i];
-        let picked = s.sampler.sample(&s.generated, &mut logits);
-        if tokenizer.is_end(picked.token) {
-            remember_reply(&replies, tokenizer.as_ref(), &s.generated);
+        let picked = match s.output.forced() {
+            Some(t) => {
+                let log_z = log_sum_exp(&logits);
+                Sampled {
+                    token: t,
+                    logprob: logits
+                        .get(t as usize)
+                        .map_or(f32::NEG_INFINITY, |l| l - log_z),
+                    top: Vec::new(),
+                }
+            }
+            None => {
+                s.output.mask(&mut logits);
+                s.sampler.sample(&s.generated, &mut logits)
+            }
+        };
+        if let Some(e) = s.output.failure() {
+            let _ = s
+                .events
+                .send(EngineEvent::Failed(EngineError::Internal(format!(
+                    "constrained decoding failed: {e}"
+                ))));
+            return true;
+        }
+        if tokenizer.is_end(picked.token) && !s.output.thinking() {
+            if !s.not_plain {
+                remember_reply(&replies, tokenizer.as_ref(), &s.generated);
+            }
             return finish(s, FinishReason::Stop);
         }
+        let accepted = s.output.accept(picked.token);
         s.generated.push(picked.token);
-        s.usage.output_tokens += 1;
-        let lp = if s.logprobs {
+        match accepted.kind {
+            TextKind::Thought => {
+                s.usage.thought_tokens += 1;
+                s.not_plain = true;
+            }
+            TextKind::Answer => s.usage.output_tokens += 1,
+        }
+        let lp = if s.logprobs && accepted.kind == TextKind::Answer {
             let tl = |(t, l): (i32, f32)| TokenLogprob {
                 token: String::from_utf8_lossy(&tokenizer.token_bytes(t)).into_owned(),
                 token_id: t,
@@ -344,27 +399,42 @@ impl Scheduler {
         } else {
             Vec::new()
         };
-        let text = s.utf8.push(&tokenizer.token_bytes(picked.token));
-        let out = s.stops.push(&text);
-        if !out.text.is_empty() || !lp.is_empty() {
-            let ev = EngineEvent::Delta {
-                candidate: s.candidate,
-                kind: TextKind::Answer,
-                text: out.text,
-                tokens: 1,
-                logprobs: lp,
-            };
-            if s.events.send(ev).is_err() {
-                return true;
+        let bytes = tokenizer.token_bytes(picked.token);
+        let mut stopped = false;
+        if accepted.kind == TextKind::Thought {
+            if !accepted.markup {
+                let mut text = s.thought_utf8.push(&bytes);
+                if !s.thought_started {
+                    text = text.trim_start().to_string();
+                    s.thought_started = !text.is_empty();
+                }
+                if !text.is_empty() && !send_text(s, TextKind::Thought, text, 1, Vec::new()) {
+                    return true;
+                }
+            }
+        } else {
+            let text = s.utf8.push(&bytes);
+            let out = s.stops.push(&text);
+            stopped = out.stopped;
+            match emit_answer(s, out.text, lp) {
+                Emit::Ok => {}
+                Emit::Closed => return true,
+                Emit::Malformed => return finish(s, FinishReason::MalformedFunctionCall),
             }
         }
-        if out.stopped {
+        if stopped {
             s.stops = StopMatcher::new(Vec::new());
             s.utf8 = Utf8Assembler::default();
             return finish(s, FinishReason::Stop);
         }
-        if s.usage.output_tokens >= s.max_tokens || s.pos() >= seq_ctx {
-            remember_reply(&replies, tokenizer.as_ref(), &s.generated);
+        if s.output.constraint_done() {
+            // Only an end may follow a complete constrained answer.
+            return finish(s, FinishReason::Stop);
+        }
+        if s.generated.len() as u32 >= s.max_tokens || s.pos() >= seq_ctx {
+            if !s.not_plain {
+                remember_reply(&replies, tokenizer.as_ref(), &s.generated);
+            }
             return finish(s, FinishReason::MaxTokens);
         }
         s.next = Some(picked.token);
@@ -424,19 +494,125 @@ fn remember_reply(replies: &ReplyMemory, tokenizer: &dyn Tokenizer, ids: &[i32])
     }
 }
 
+/// What became of answer text.
+enum Emit {
+    Ok,
+    /// The receiver is gone.
+    Closed,
+    /// A function call did not parse (or named an undeclared function).
+    Malformed,
+}
+
+/// Sends one delta; false when the receiver is gone.
+fn send_text(
+    s: &Sequence,
+    kind: TextKind,
+    text: String,
+    tokens: u32,
+    logprobs: Vec<StepLogprobs>,
+) -> bool {
+    s.events
+        .send(EngineEvent::Delta {
+            candidate: s.candidate,
+            kind,
+            text,
+            tokens,
+            logprobs,
+        })
+        .is_ok()
+}
+
+/// Answer text: function calls cut out and parsed, the rest sent as text.
+fn emit_answer(s: &mut Sequence, text: String, lp: Vec<StepLogprobs>) -> Emit {
+    let pieces = match s.calls.as_mut() {
+        Some((scanner, _)) => scanner.push(&text),
+        None => vec![Piece::Text(text)],
+    };
+    emit_pieces(s, pieces, lp, 1)
+}
+
+/// Sends pieces of answer text; the first delta carries `tokens`.
+fn emit_pieces(
+    s: &mut Sequence,
+    pieces: Vec<Piece>,
+    mut lp: Vec<StepLogprobs>,
+    mut tokens: u32,
+) -> Emit {
+    let had_tokens = tokens;
+    for piece in pieces {
+        match piece {
+            Piece::Text(mut text) => {
+                if !s.answer_started && s.not_plain {
+                    text = text.trim_start().to_string();
+                }
+                if text.is_empty() {
+                    continue;
+                }
+                s.answer_started = true;
+                if !send_text(s, TextKind::Answer, text, tokens, std::mem::take(&mut lp)) {
+                    return Emit::Closed;
+                }
+                tokens = 0;
+            }
+            Piece::Call(raw) => {
+                let Some((_, plan)) = s.calls.as_ref() else {
+                    continue;
+                };
+                s.not_plain = true;
+                match plan.dialect.parse(&raw) {
+                    // A JSON answer that is no call at all is text.
+                    None if plan.dialect == Dialect::Json && !raw.contains("\"name\"") => {
+                        s.answer_started = true;
+                        if !send_text(s, TextKind::Answer, raw, tokens, std::mem::take(&mut lp)) {
+                            return Emit::Closed;
+                        }
+                        tokens = 0;
+                    }
+                    Some((name, args)) if plan.names.contains(&name) => {
+                        let ev = EngineEvent::ToolCall {
+                            candidate: s.candidate,
+                            id: None,
+                            name,
+                            args,
+                        };
+                        if s.events.send(ev).is_err() {
+                            return Emit::Closed;
+                        }
+                    }
+                    _ => return Emit::Malformed,
+                }
+            }
+        }
+    }
+    if tokens == had_tokens
+        && !lp.is_empty()
+        && !send_text(s, TextKind::Answer, String::new(), tokens, lp)
+    {
+        return Emit::Closed;
+    }
+    Emit::Ok
+}
+
 /// Flushes held text and reports the end of a candidate. Always true.
-fn finish(s: &mut Sequence, reason: FinishReason) -> bool {
+fn finish(s: &mut Sequence, mut reason: FinishReason) -> bool {
+    let thought = s.thought_utf8.finish();
+    if !thought.trim().is_empty() {
+        let _ = send_text(s, TextKind::Thought, thought, 0, Vec::new());
+    }
     let tail = s.utf8.finish();
     let mut text = s.stops.push(&tail).text;
     text.push_str(&s.stops.finish());
-    if !text.is_empty() {
-        let _ = s.events.send(EngineEvent::Delta {
-            candidate: s.candidate,
-            kind: TextKind::Answer,
-            text,
-            tokens: 0,
-            logprobs: Vec::new(),
-        });
+    if reason != FinishReason::MalformedFunctionCall {
+        let mut pieces = match s.calls.as_mut() {
+            Some((scanner, _)) => scanner.push(&text),
+            None => vec![Piece::Text(text)],
+        };
+        if let Some((scanner, _)) = s.calls.as_mut() {
+            pieces.extend(scanner.finish());
+        }
+        if let Emit::Malformed = emit_pieces(s, pieces, Vec::new(), 0) {
+            reason = FinishReason::MalformedFunctionCall;
+        }
     }
     let _ = s.events.send(EngineEvent::Finished {
         candidate: s.candidate,

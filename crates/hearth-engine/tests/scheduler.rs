@@ -34,6 +34,7 @@ fn engine(sequences: u32, queue: usize) -> LlmEngine {
         max_output_tokens: 64,
         prefill_chunk: 16,
         queue_limit: queue,
+        max_thinking_tokens: None,
     };
     LlmEngine::start(
         cfg,

@@ -42,6 +42,8 @@ pub struct LoadOptions {
     /// Layers offloaded to a GPU (0 on CPU builds).
     pub gpu_layers: u32,
     pub max_output_tokens: u32,
+    /// Caps every thought (None: no cap).
+    pub max_thinking_tokens: Option<u32>,
     pub queue_limit: usize,
 }
 
@@ -62,6 +64,7 @@ impl LoadOptions {
             },
             gpu_layers: 0,
             max_output_tokens: 8192,
+            max_thinking_tokens: None,
             queue_limit: 64,
         }
     }
@@ -196,6 +199,7 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
         max_output_tokens: opts.max_output_tokens,
         prefill_chunk: opts.context.batch as usize,
         queue_limit: opts.queue_limit,
+        max_thinking_tokens: opts.max_thinking_tokens,
     };
     let mut ctx = opts.context;
     ctx.ctx_per_sequence = ctx.ctx_per_sequence.min(meta.train_context.max(1));

@@ -9,6 +9,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token_type::LlamaTokenAttr;
 use llama_cpp_2::DecodeError;
 
 /// Vocabulary and tokenizer of a loaded model (read-only, shared).
@@ -49,6 +50,14 @@ impl Tokenizer for LlamaTokenizer {
 
     fn is_end(&self, token: i32) -> bool {
         token >= 0 && token < self.model.n_vocab() && self.model.vocab().is_eog(LlamaToken(token))
+    }
+
+    fn is_special(&self, token: i32) -> bool {
+        if token < 0 || token >= self.model.n_vocab() {
+            return false;
+        }
+        let attr = self.model.vocab().attr(LlamaToken(token));
+        attr.contains(LlamaTokenAttr::Control) || attr.contains(LlamaTokenAttr::UserDefined)
     }
 }
 

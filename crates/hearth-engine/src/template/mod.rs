@@ -87,6 +87,7 @@ pub struct ChatTemplate {
     clock: Clock,
     thinking: bool,
     tools: bool,
+    dialect: Option<crate::output::Dialect>,
 }
 
 impl std::fmt::Debug for ChatTemplate {
@@ -115,6 +116,18 @@ impl ChatTemplate {
             || source.contains("<think>")
             || source.contains("<|think|>");
         let tools = reads.contains("tools") || reads.contains("custom_tools");
+        use crate::output::Dialect;
+        let dialect = if !tools {
+            None
+        } else if source.contains("<|tool_call>") {
+            Some(Dialect::Gemma4)
+        } else if source.contains("<tool_call>") {
+            Some(Dialect::Hermes)
+        } else if source.contains("<|python_tag|>") || source.contains("<|start_header_id|>") {
+            Some(Dialect::Json)
+        } else {
+            None
+        };
         Ok(ChatTemplate {
             env,
             bos_token: bos_token.to_owned(),
@@ -122,6 +135,7 @@ impl ChatTemplate {
             clock: CivilDateTime::now_utc,
             thinking,
             tools,
+            dialect,
         })
     }
 
@@ -180,6 +194,12 @@ impl ChatTemplate {
     /// Whether the template reads `enable_thinking` or emits a thinking block.
     pub fn supports_thinking(&self) -> bool {
         self.thinking
+    }
+
+    /// How the template writes function calls, when it renders declarations
+    /// and calls itself (None: hearth writes them into the prompt).
+    pub fn tool_dialect(&self) -> Option<crate::output::Dialect> {
+        self.dialect
     }
 
     /// Whether the template reads `tools` (so declarations reach the model).

@@ -56,14 +56,15 @@ fn logprobs_result(steps: &[StepLogprobs]) -> LogprobsResult {
     }
 }
 
-/// Appends text to the parts, merging with the previous part of the same kind.
-fn push_text(parts: &mut Vec<Part>, kind: TextKind, text: &str) {
+/// Appends text to the parts, merging with the previous part of the same
+/// kind; true when a new part was started.
+fn push_text(parts: &mut Vec<Part>, kind: TextKind, text: &str) -> bool {
     let thought = (kind == TextKind::Thought).then_some(true);
     if let Some(last) = parts.last_mut() {
         if last.thought == thought {
             if let Some(t) = &mut last.text {
                 t.push_str(text);
-                return;
+                return false;
             }
         }
     }
@@ -71,6 +72,39 @@ fn push_text(parts: &mut Vec<Part>, kind: TextKind, text: &str) {
         thought,
         ..Part::text(text)
     });
+    true
+}
+
+/// The opaque signature of a reply that was thought through: it goes on the
+/// first part after the thought, and comes back with the history (where
+/// hearth accepts it; the thought itself is not kept).
+const THOUGHT_SIGNATURE: &str = "aGVhcnRoLXRob3VnaHQtdjE="; // "hearth-thought-v1"
+
+/// Signs the first answer or call part of a candidate that thought.
+#[derive(Debug, Default)]
+struct Signer {
+    thought: std::collections::BTreeSet<u32>,
+    signed: std::collections::BTreeSet<u32>,
+}
+
+impl Signer {
+    fn saw(&mut self, candidate: u32, kind: TextKind) {
+        if kind == TextKind::Thought {
+            self.thought.insert(candidate);
+        }
+    }
+
+    /// Call with the part just started (answer text or function call).
+    fn sign(&mut self, candidate: u32, part: Option<&mut Part>) {
+        if let Some(part) = part {
+            if part.thought.is_none()
+                && self.thought.contains(&candidate)
+                && self.signed.insert(candidate)
+            {
+                part.thought_signature = Some(THOUGHT_SIGNATURE.into());
+            }
+        }
+    }
 }
 
 fn function_call_part(id: &Option<String>, name: &str, args: &serde_json::Value) -> Part {
@@ -163,6 +197,7 @@ pub struct CandidateSet {
     meta: ResponseMeta,
     usage: Usage,
     candidates: BTreeMap<u32, CandidateState>,
+    signer: Signer,
 }
 
 impl CandidateSet {
@@ -171,6 +206,7 @@ impl CandidateSet {
             meta,
             usage: Usage::default(),
             candidates: BTreeMap::new(),
+            signer: Signer::default(),
         }
     }
 
@@ -186,8 +222,9 @@ impl CandidateSet {
                 ..
             } => {
                 let c = self.candidates.entry(candidate).or_default();
-                if self.meta.shows(kind, &text) {
-                    push_text(&mut c.parts, kind, &text);
+                self.signer.saw(candidate, kind);
+                if self.meta.shows(kind, &text) && push_text(&mut c.parts, kind, &text) {
+                    self.signer.sign(candidate, c.parts.last_mut());
                 }
                 c.logprobs.extend(logprobs);
             }
@@ -199,6 +236,7 @@ impl CandidateSet {
             } => {
                 let c = self.candidates.entry(candidate).or_default();
                 c.parts.push(function_call_part(&id, &name, &args));
+                self.signer.sign(candidate, c.parts.last_mut());
             }
             EngineEvent::Finished {
                 candidate, reason, ..
@@ -281,6 +319,7 @@ pub struct ChunkBuilder {
     usage: Usage,
     pending: BTreeMap<u32, CandidateState>,
     finished: u32,
+    signer: Signer,
 }
 
 impl ChunkBuilder {
@@ -290,6 +329,7 @@ impl ChunkBuilder {
             usage: Usage::default(),
             pending: BTreeMap::new(),
             finished: 0,
+            signer: Signer::default(),
         }
     }
 
@@ -310,9 +350,10 @@ impl ChunkBuilder {
                 if shown {
                     out.extend(self.flush_if_has_parts(candidate));
                 }
+                self.signer.saw(candidate, kind);
                 let p = self.pending.entry(candidate).or_default();
-                if shown {
-                    push_text(&mut p.parts, kind, &text);
+                if shown && push_text(&mut p.parts, kind, &text) {
+                    self.signer.sign(candidate, p.parts.last_mut());
                 }
                 p.logprobs.extend(logprobs);
             }
@@ -325,6 +366,7 @@ impl ChunkBuilder {
                 out.extend(self.flush_if_has_parts(candidate));
                 let p = self.pending.entry(candidate).or_default();
                 p.parts.push(function_call_part(&id, &name, &args));
+                self.signer.sign(candidate, p.parts.last_mut());
             }
             EngineEvent::Finished {
                 candidate, reason, ..

@@ -1,0 +1,538 @@
+//! What a sequence may say, step by step: the thinking phase (opened and
+//! closed by the model's markers, capped by the budget), the answer's
+//! constraint (an llguidance matcher masking the logits), and function
+//! calls in the model's own syntax, cut out of the answer text and parsed.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use llguidance::Matcher;
+use serde_json::{Map, Value};
+
+use crate::contract::TextKind;
+
+/// The model's thinking markup, as token ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThinkMarkers {
+    /// Forced at the start of a thinking reply (`<think>`, `<|channel>thought\n`).
+    pub open: Vec<i32>,
+    /// Ends the thought (`</think>`, `<channel|>`); forced when the budget is spent.
+    pub close: Vec<i32>,
+}
+
+/// How thinking runs for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ThinkPlan {
+    /// The model does not think (or was told not to): its opening marker is banned.
+    Off { banned: Vec<i32> },
+    /// Thought first, at most `budget` tokens (markers included).
+    On { markers: ThinkMarkers, budget: u32 },
+}
+
+/// How a model writes a function call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `<tool_call>{"name": …, "arguments": {…}}</tool_call>` (Qwen, Hermes, the fallback).
+    Hermes,
+    /// `<|tool_call>call:name{key:<|"|>text<|"|>,…}<tool_call|>` (Gemma 4).
+    Gemma4,
+    /// The whole answer is `{"name": …, "parameters": {…}}` (Llama 3.1+).
+    Json,
+}
+
+impl Dialect {
+    pub fn markers(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Dialect::Hermes => Some(("<tool_call>", "</tool_call>")),
+            Dialect::Gemma4 => Some(("<|tool_call>", "<tool_call|>")),
+            Dialect::Json => None,
+        }
+    }
+
+    /// Parses one call's text (between the markers, or the whole answer).
+    pub fn parse(self, raw: &str) -> Option<(String, Value)> {
+        match self {
+            Dialect::Hermes | Dialect::Json => {
+                let v: Value = serde_json::from_str(raw.trim()).ok()?;
+                let name = v.get("name")?.as_str()?.to_string();
+                let args = v
+                    .get("arguments")
+                    .or_else(|| v.get("parameters"))
+                    .cloned()
+                    .unwrap_or(Value::Object(Map::new()));
+                let args = match args {
+                    // Some models write the arguments as a JSON string.
+                    Value::String(s) => serde_json::from_str(&s).ok()?,
+                    other => other,
+                };
+                args.is_object().then_some((name, args))
+            }
+            Dialect::Gemma4 => {
+                let body = raw.trim().strip_prefix("call:")?;
+                let brace = body.find('{')?;
+                let name = body[..brace].trim().to_string();
+                let (args, rest) = gemma::value(&body[brace..])?;
+                (rest.trim().is_empty() && args.is_object() && !name.is_empty())
+                    .then_some((name, args))
+            }
+        }
+    }
+}
+
+/// Function calling for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolPlan {
+    pub dialect: Dialect,
+    /// Declared function names (a call of anything else is malformed).
+    pub names: Vec<String>,
+    /// NONE: the call marker is banned and no call is parsed.
+    pub blocked: Option<Vec<i32>>,
+}
+
+/// Per request: what every candidate's `Output` starts from.
+pub struct OutputPlan {
+    pub think: ThinkPlan,
+    /// Compiled constraint on the answer (cloned per candidate).
+    pub matcher: Option<Matcher>,
+    pub tools: Option<ToolPlan>,
+    /// End-of-generation tokens (banned inside a thought).
+    pub ends: Arc<Vec<i32>>,
+}
+
+impl OutputPlan {
+    pub fn plain(ends: Arc<Vec<i32>>) -> Self {
+        OutputPlan {
+            think: ThinkPlan::Off { banned: Vec::new() },
+            matcher: None,
+            tools: None,
+            ends,
+        }
+    }
+
+    pub fn start(&self) -> Output {
+        let (phase, forced) = match &self.think {
+            ThinkPlan::On { markers, .. } => (
+                Phase::Think { count: 0 },
+                markers.open.iter().copied().collect(),
+            ),
+            ThinkPlan::Off { .. } => (Phase::Answer, VecDeque::new()),
+        };
+        let mut banned = match &self.think {
+            ThinkPlan::Off { banned } => banned.clone(),
+            ThinkPlan::On { .. } => Vec::new(),
+        };
+        if let Some(b) = self.tools.as_ref().and_then(|t| t.blocked.as_ref()) {
+            banned.extend(b);
+        }
+        Output {
+            phase,
+            forced,
+            think: self.think.clone(),
+            matcher: self.matcher.as_ref().map(Matcher::deep_clone),
+            banned,
+            ends: self.ends.clone(),
+            tail: Vec::new(),
+            failed: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Think { count: u32 },
+    Answer,
+}
+
+/// What a token was, once accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub kind: TextKind,
+    /// Markup (thinking markers): counted, never shown.
+    pub markup: bool,
+}
+
+/// One sequence's output state.
+pub struct Output {
+    phase: Phase,
+    forced: VecDeque<i32>,
+    think: ThinkPlan,
+    matcher: Option<Matcher>,
+    banned: Vec<i32>,
+    ends: Arc<Vec<i32>>,
+    /// The thought's last tokens (to see the closing marker).
+    tail: Vec<i32>,
+    /// The constraint broke (a bug or an impossible grammar state).
+    failed: Option<String>,
+}
+
+impl Output {
+    /// The token that must come next, if any (markers, budget closes).
+    pub fn forced(&mut self) -> Option<i32> {
+        self.forced.front().copied()
+    }
+
+    /// Masks `logits` to what may come next.
+    pub fn mask(&mut self, logits: &mut [f32]) {
+        for &t in &self.banned {
+            if let Some(l) = logits.get_mut(t as usize) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+        match self.phase {
+            Phase::Think { .. } => {
+                // A thought always closes before the turn ends.
+                for &t in self.ends.iter() {
+                    if let Some(l) = logits.get_mut(t as usize) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            Phase::Answer => {
+                let Some(m) = self.matcher.as_mut() else {
+                    return;
+                };
+                match m.compute_mask_or_eos() {
+                    Ok(mask) => {
+                        let n = logits.len().min(mask.len());
+                        mask.iter_unset_entries(|i| {
+                            if i < n {
+                                logits[i] = f32::NEG_INFINITY;
+                            }
+                        });
+                        if mask.len() < logits.len() {
+                            logits[mask.len()..].fill(f32::NEG_INFINITY);
+                        }
+                    }
+                    Err(e) => self.failed = Some(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Records the token that was picked.
+    pub fn accept(&mut self, token: i32) -> Accepted {
+        let was_forced = self.forced.front() == Some(&token);
+        if was_forced {
+            self.forced.pop_front();
+        }
+        match (&mut self.phase, &self.think) {
+            (Phase::Think { count }, ThinkPlan::On { markers, budget }) => {
+                *count += 1;
+                self.tail.push(token);
+                let opening = self.tail.len() <= markers.open.len()
+                    && self.tail[..] == markers.open[..self.tail.len()];
+                if !markers.close.is_empty() && self.tail.ends_with(&markers.close) {
+                    self.phase = Phase::Answer;
+                    self.forced.clear();
+                    return Accepted {
+                        kind: TextKind::Thought,
+                        markup: true,
+                    };
+                }
+                if self.forced.is_empty() && *count + markers.close.len() as u32 >= *budget {
+                    self.forced.extend(markers.close.iter().copied());
+                }
+                Accepted {
+                    kind: TextKind::Thought,
+                    // Forced tokens are markers (the opening, a budget close).
+                    markup: opening || was_forced,
+                }
+            }
+            _ => {
+                if let Some(m) = self.matcher.as_mut() {
+                    if !self.ends.contains(&token) {
+                        if let Err(e) = m.consume_token(token as u32) {
+                            self.failed = Some(e.to_string());
+                        }
+                    }
+                }
+                Accepted {
+                    kind: TextKind::Answer,
+                    markup: false,
+                }
+            }
+        }
+    }
+
+    /// Whether the answer's constraint is complete (only an end may follow).
+    pub fn constraint_done(&self) -> bool {
+        self.matcher.as_ref().is_some_and(Matcher::is_stopped) && self.failed.is_none()
+    }
+
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    pub fn thinking(&self) -> bool {
+        matches!(self.phase, Phase::Think { .. })
+    }
+}
+
+/// A piece of answer text once function calls are cut out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    Text(String),
+    /// A call's raw text (between the markers, or the whole JSON answer).
+    Call(String),
+}
+
+/// Cuts function calls out of the answer text as it streams.
+pub struct CallScanner {
+    dialect: Dialect,
+    /// Text held back: a possible start of a marker, a call in progress,
+    /// or (JSON dialect) an answer that may be a call.
+    held: String,
+    in_call: bool,
+    /// JSON dialect: still deciding whether the answer is a call.
+    undecided: bool,
+}
+
+impl CallScanner {
+    pub fn new(dialect: Dialect) -> Self {
+        CallScanner {
+            dialect,
+            held: String::new(),
+            in_call: false,
+            undecided: dialect == Dialect::Json,
+        }
+    }
+
+    pub fn push(&mut self, text: &str) -> Vec<Piece> {
+        self.held.push_str(text);
+        let mut out = Vec::new();
+        let Some((open, close)) = self.dialect.markers() else {
+            if self.undecided {
+                let t = self.held.trim_start();
+                if t.is_empty() {
+                    return out;
+                }
+                if t.starts_with('{') {
+                    self.in_call = true;
+                } else {
+                    out.push(Piece::Text(std::mem::take(&mut self.held)));
+                }
+                self.undecided = false;
+            } else if !self.in_call && !self.held.is_empty() {
+                out.push(Piece::Text(std::mem::take(&mut self.held)));
+            }
+            return out;
+        };
+        loop {
+            if self.in_call {
+                let Some(at) = self.held.find(close) else {
+                    return out;
+                };
+                out.push(Piece::Call(self.held[..at].to_string()));
+                self.held.drain(..at + close.len());
+                self.in_call = false;
+            } else if let Some(at) = self.held.find(open) {
+                if at > 0 {
+                    out.push(Piece::Text(self.held[..at].to_string()));
+                }
+                self.held.drain(..at + open.len());
+                self.in_call = true;
+            } else {
+                // Keep back what could be the start of the marker.
+                let keep = (1..open.len().min(self.held.len() + 1))
+                    .rev()
+                    .find(|&k| {
+                        self.held.is_char_boundary(self.held.len() - k)
+                            && open.starts_with(&self.held[self.held.len() - k..])
+                    })
+                    .unwrap_or(0);
+                let cut = self.held.len() - keep;
+                if cut > 0 {
+                    out.push(Piece::Text(self.held[..cut].to_string()));
+                    self.held.drain(..cut);
+                }
+                return out;
+            }
+        }
+    }
+
+    /// The end of the answer: an unterminated call is returned as a call
+    /// (JSON dialect: the whole answer), so that it is parsed or reported malformed.
+    pub fn finish(&mut self) -> Vec<Piece> {
+        let held = std::mem::take(&mut self.held);
+        if held.is_empty() {
+            return Vec::new();
+        }
+        if self.in_call {
+            self.in_call = false;
+            vec![Piece::Call(held)]
+        } else {
+            vec![Piece::Text(held)]
+        }
+    }
+}
+
+/// Gemma 4's argument syntax: JSON-like, keys bare, strings between `<|"|>`.
+mod gemma {
+    use serde_json::{Map, Number, Value};
+
+    const QUOTE: &str = "<|\"|>";
+
+    pub fn value(s: &str) -> Option<(Value, &str)> {
+        let s = s.trim_start();
+        if let Some(rest) = s.strip_prefix(QUOTE) {
+            let end = rest.find(QUOTE)?;
+            return Some((
+                Value::String(rest[..end].to_string()),
+                &rest[end + QUOTE.len()..],
+            ));
+        }
+        if let Some(mut rest) = s.strip_prefix('{') {
+            let mut map = Map::new();
+            loop {
+                rest = rest.trim_start();
+                if let Some(r) = rest.strip_prefix('}') {
+                    return Some((Value::Object(map), r));
+                }
+                if !map.is_empty() {
+                    rest = rest.strip_prefix(',')?.trim_start();
+                }
+                let (key, r) = if let Some(r) = rest.strip_prefix(QUOTE) {
+                    let end = r.find(QUOTE)?;
+                    (r[..end].to_string(), &r[end + QUOTE.len()..])
+                } else {
+                    let end = rest.find(':')?;
+                    (rest[..end].trim().to_string(), &rest[end..])
+                };
+                let r = r.trim_start().strip_prefix(':')?;
+                let (v, r) = value(r)?;
+                map.insert(key, v);
+                rest = r;
+            }
+        }
+        if let Some(mut rest) = s.strip_prefix('[') {
+            let mut items = Vec::new();
+            loop {
+                rest = rest.trim_start();
+                if let Some(r) = rest.strip_prefix(']') {
+                    return Some((Value::Array(items), r));
+                }
+                if !items.is_empty() {
+                    rest = rest.strip_prefix(',')?;
+                }
+                let (v, r) = value(rest)?;
+                items.push(v);
+                rest = r;
+            }
+        }
+        let end = s.find([',', '}', ']']).unwrap_or(s.len());
+        let word = s[..end].trim();
+        let v = match word {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            "null" => Value::Null,
+            _ => {
+                if let Ok(i) = word.parse::<i64>() {
+                    Value::Number(i.into())
+                } else {
+                    Value::Number(Number::from_f64(word.parse::<f64>().ok()?)?)
+                }
+            }
+        };
+        Some((v, &s[end..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dialects_parse_their_calls() {
+        assert_eq!(
+            Dialect::Hermes
+                .parse("\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n"),
+            Some(("get_weather".into(), json!({"city": "Paris"})))
+        );
+        assert_eq!(
+            Dialect::Json.parse("{\"name\": \"f\", \"parameters\": {\"x\": [1, 2]}}"),
+            Some(("f".into(), json!({"x": [1, 2]})))
+        );
+        assert_eq!(
+            Dialect::Gemma4.parse("call:get_weather{city:<|\"|>Paris, FR<|\"|>,days:3,opts:{metric:true},tags:[<|\"|>a<|\"|>]}"),
+            Some((
+                "get_weather".into(),
+                json!({"city": "Paris, FR", "days": 3, "opts": {"metric": true}, "tags": ["a"]})
+            ))
+        );
+        assert_eq!(
+            Dialect::Hermes.parse("{\"name\": \"f\", \"arguments\": 3}"),
+            None
+        );
+        assert_eq!(Dialect::Hermes.parse("{\"nam"), None);
+        assert_eq!(Dialect::Gemma4.parse("call:f{x:"), None);
+    }
+
+    #[test]
+    fn scanner_cuts_calls_across_pushes() {
+        let mut s = CallScanner::new(Dialect::Hermes);
+        let mut pieces = Vec::new();
+        for chunk in [
+            "Let me check.<tool",
+            "_call>\n{\"name\": \"f\", ",
+            "\"arguments\": {}}\n</tool_call>",
+            "<tool_call>{",
+        ] {
+            pieces.extend(s.push(chunk));
+        }
+        pieces.extend(s.finish());
+        assert_eq!(
+            pieces,
+            vec![
+                Piece::Text("Let me check.".into()),
+                Piece::Call("\n{\"name\": \"f\", \"arguments\": {}}\n".into()),
+                Piece::Call("{".into()),
+            ]
+        );
+        let mut s = CallScanner::new(Dialect::Json);
+        assert!(s.push("  {\"name\"").is_empty());
+        assert_eq!(s.finish(), vec![Piece::Call("  {\"name\"".into())]);
+        let mut s = CallScanner::new(Dialect::Json);
+        assert_eq!(s.push("Hi {"), vec![Piece::Text("Hi {".into())]);
+    }
+
+    #[test]
+    fn thinking_is_opened_closed_and_capped() {
+        let plan = OutputPlan {
+            think: ThinkPlan::On {
+                markers: ThinkMarkers {
+                    open: vec![7],
+                    close: vec![8],
+                },
+                budget: 4,
+            },
+            matcher: None,
+            tools: None,
+            ends: Arc::new(vec![0]),
+        };
+        let mut o = plan.start();
+        assert_eq!(o.forced(), Some(7));
+        assert!(o.accept(7).markup);
+        let mut logits = vec![1.0; 10];
+        o.mask(&mut logits);
+        assert_eq!(logits[0], f32::NEG_INFINITY, "no end inside a thought");
+        assert_eq!(o.forced(), None);
+        assert_eq!(
+            o.accept(3),
+            Accepted {
+                kind: TextKind::Thought,
+                markup: false
+            }
+        );
+        assert_eq!(o.accept(4).kind, TextKind::Thought);
+        assert_eq!(o.forced(), Some(8), "budget 4: open + 2 + close");
+        assert!(o.accept(8).markup);
+        assert!(!o.thinking());
+        assert_eq!(o.accept(5).kind, TextKind::Answer);
+        // The model closing by itself ends the thought too.
+        let mut o = plan.start();
+        o.accept(7);
+        assert!(o.accept(8).markup);
+        assert!(!o.thinking());
+    }
+}
