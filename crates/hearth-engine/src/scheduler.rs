@@ -411,6 +411,13 @@ impl Scheduler {
                 if !text.is_empty() && !send_text(s, TextKind::Thought, text, 1, Vec::new()) {
                     return true;
                 }
+            } else if !s.output.thinking() {
+                // The thought closed: what it held back (a cut UTF-8 sequence) goes now.
+                let rest = s.thought_utf8.finish();
+                if !rest.trim().is_empty() && !send_text(s, TextKind::Thought, rest, 0, Vec::new())
+                {
+                    return true;
+                }
             }
         } else {
             let text = s.utf8.push(&bytes);
