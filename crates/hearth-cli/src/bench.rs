@@ -25,6 +25,17 @@ pub enum Scenario {
     Mixed,
     /// One conversation of --turns turns, each resending the whole history.
     Chat,
+    /// One stream, alternating requests without and with a JSON schema
+    /// (constrained decoding): decode tokens/s of each and their ratio.
+    Schema,
+}
+
+/// The schema of the `schema` scenario: many objects with open-ended
+/// strings, so that the constrained reply runs to maxOutputTokens like the free one.
+fn bench_schema() -> Value {
+    json!({"type": "array", "minItems": 64, "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "note": {"type": "string"}, "score": {"type": "integer"}},
+        "required": ["name", "note", "score"]}})
 }
 
 #[derive(Args, Debug, Clone)]
@@ -92,6 +103,7 @@ fn body(
     turns: &[(String, String)],
     message: &str,
     max_tokens: u32,
+    schema: Option<&Value>,
 ) -> (String, Value) {
     match api {
         Api::Gemini => {
@@ -102,9 +114,15 @@ fn body(
             }
             contents.push(json!({"role": "user", "parts": [{"text": message}]}));
             let path = format!("/v1beta/models/{model}:streamGenerateContent?alt=sse");
+            let mut config = json!({"temperature": 0, "maxOutputTokens": max_tokens,
+                "thinkingConfig": {"thinkingBudget": 0}});
+            if let Some(schema) = schema {
+                config["responseMimeType"] = json!("application/json");
+                config["responseJsonSchema"] = schema.clone();
+            }
             (
                 path,
-                json!({"contents": contents, "generationConfig": {"temperature": 0, "maxOutputTokens": max_tokens}}),
+                json!({"contents": contents, "generationConfig": config}),
             )
         }
         Api::Openai => {
@@ -128,8 +146,9 @@ async fn run_one(
     history: &[(String, String)],
     message: &str,
     max_tokens: u32,
+    schema: Option<&Value>,
 ) -> anyhow::Result<Sample> {
-    let (path, payload) = body(args.api, &args.model, history, message, max_tokens);
+    let (path, payload) = body(args.api, &args.model, history, message, max_tokens, schema);
     let start = Instant::now();
     let resp = client
         .post(format!("{}{path}", args.url.trim_end_matches('/')))
@@ -266,7 +285,15 @@ async fn level(
                 };
                 out.push((
                     long,
-                    run_one(&client, &args, &[], &prompt(words, seed), args.max_tokens).await?,
+                    run_one(
+                        &client,
+                        &args,
+                        &[],
+                        &prompt(words, seed),
+                        args.max_tokens,
+                        None,
+                    )
+                    .await?,
                 ));
             }
             anyhow::Ok(out)
@@ -310,13 +337,52 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 &short,
             );
         }
+        Scenario::Schema => {
+            if args.api != Api::Gemini {
+                bail!("the schema scenario speaks the Gemini API only");
+            }
+            let schema = bench_schema();
+            // Decode rate after the first token; alternating so both see the same machine state.
+            let rate = |s: &Sample| {
+                let t: f64 = s.gaps.iter().map(Duration::as_secs_f64).sum();
+                (s.tokens.saturating_sub(1)) as f64 / t.max(1e-9)
+            };
+            let (mut free, mut constrained) = (Vec::new(), Vec::new());
+            for r in 0..args.requests.max(1) {
+                let message = prompt(args.prompt_words, 4_000_000 + r);
+                let a = run_one(&client, &args, &[], &message, args.max_tokens, None).await?;
+                let b = run_one(
+                    &client,
+                    &args,
+                    &[],
+                    &message,
+                    args.max_tokens,
+                    Some(&schema),
+                )
+                .await?;
+                if serde_json::from_str::<Value>(&b.reply).is_err()
+                    && b.tokens < u64::from(args.max_tokens)
+                {
+                    bail!("the constrained reply is not JSON: {}", b.reply);
+                }
+                free.push(rate(&a));
+                constrained.push(rate(&b));
+            }
+            let (f, c) = (percentile(free, 50.0), percentile(constrained, 50.0));
+            println!(
+                "{} schema: decode {f:.1} tok/s free, {c:.1} tok/s with a JSON schema: ratio {:.3} (median of {} pairs)",
+                args.label,
+                c / f.max(1e-9),
+                args.requests.max(1)
+            );
+        }
         Scenario::Chat => {
             let mut history: Vec<(String, String)> = Vec::new();
             let mut first = None;
             for turn in 1..=args.turns {
                 let message = prompt(args.prompt_words, 3_000_000 + turn);
                 let start = Instant::now();
-                let s = run_one(&client, &args, &history, &message, args.max_tokens).await?;
+                let s = run_one(&client, &args, &history, &message, args.max_tokens, None).await?;
                 let ttft = s.ttft.as_secs_f64() * 1e3;
                 let base = *first.get_or_insert(ttft);
                 println!(
