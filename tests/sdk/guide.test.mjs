@@ -9,7 +9,10 @@
 //
 // hearth serves a tiny random-weight model in CI: answers are gibberish, so the
 // assertions are about structure and meaning (roles, counts, history,
-// determinism at temperature 0), never about the text itself.
+// determinism at temperature 0), never about the text itself. The model
+// thinks (Qwen 3): unless thinkingBudget is 0 every reply starts with a hidden
+// thought, capped at THINK_CAP tokens by run.sh; thinking_output_tools.test.mjs
+// covers thinking, structured output and function calling in depth.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -27,7 +30,10 @@ assert.ok(API_KEY, "GEMINI_API_KEY must be set (any value; hearth checks it only
 
 // The guide's model name; hearth maps every gemini-* name to the model it serves.
 const MODEL = "gemini-2.5-flash";
-const MAX = 8; // maxOutputTokens for every generation: keep the suite fast
+const THINK_CAP = 16; // run.sh starts hearth with --max-thinking-tokens 16
+// maxOutputTokens for every generation: it covers the thought and the answer
+// (as on Gemini), so room for a capped thought plus 8 answer tokens.
+const MAX = THINK_CAP + 8;
 const SEED = 1234; // sampled generations are reproducible
 // A valid 1x1 PNG, standing in for the guide's organ.png.
 const PNG_1X1 =
@@ -47,8 +53,11 @@ async function served() {
   return servedModel;
 }
 
-/** A well-formed unary (or last streamed) reply: one model candidate, usage consistent. */
-async function assertReply(response, { maxTokens = MAX } = {}) {
+/**
+ * A well-formed unary (or last streamed) reply: one model candidate, usage
+ * consistent. thinks: false when the request set thinkingBudget 0.
+ */
+async function assertReply(response, { maxTokens = MAX, thinks = true } = {}) {
   assert.ok(Array.isArray(response.candidates), "candidates is an array");
   assert.equal(response.candidates.length, 1);
   const [cand] = response.candidates;
@@ -56,17 +65,25 @@ async function assertReply(response, { maxTokens = MAX } = {}) {
   assert.ok(cand.content.parts.length > 0, "the reply has parts");
   for (const part of cand.content.parts) {
     assert.equal(typeof part.text, "string", "text-only model answers text parts");
-    assert.notEqual(part.thought, true, "no thought parts from a model that does not think");
+    assert.notEqual(part.thought, true, "thought parts only with includeThoughts (the guide never asks for them)");
   }
   assert.ok(["STOP", "MAX_TOKENS"].includes(cand.finishReason), `finishReason ${cand.finishReason}`);
   assert.equal(typeof response.text, "string", "response.text is a string");
   const u = response.usageMetadata;
   assert.ok(u, "usageMetadata present");
   assert.ok(u.promptTokenCount > 0, "promptTokenCount > 0");
-  assert.ok(u.candidatesTokenCount >= 1 && u.candidatesTokenCount <= maxTokens, `candidatesTokenCount ${u.candidatesTokenCount} within maxOutputTokens ${maxTokens}`);
-  if (cand.finishReason === "MAX_TOKENS") assert.equal(u.candidatesTokenCount, maxTokens);
-  assert.equal(u.totalTokenCount, u.promptTokenCount + u.candidatesTokenCount + (u.thoughtsTokenCount ?? 0));
-  assert.ok(!u.thoughtsTokenCount, "no thought tokens");
+  const thoughts = u.thoughtsTokenCount ?? 0;
+  if (thinks) {
+    assert.ok(thoughts > 0 && thoughts <= THINK_CAP, `the model thought, within the server's cap (thoughtsTokenCount ${thoughts})`);
+  } else {
+    assert.ok(!u.thoughtsTokenCount, "no thought tokens with thinkingBudget 0");
+  }
+  assert.ok(
+    u.candidatesTokenCount >= 1 && u.candidatesTokenCount + thoughts <= maxTokens,
+    `candidatesTokenCount ${u.candidatesTokenCount} + thoughtsTokenCount ${thoughts} within maxOutputTokens ${maxTokens}`,
+  );
+  if (cand.finishReason === "MAX_TOKENS") assert.equal(u.candidatesTokenCount + thoughts, maxTokens);
+  assert.equal(u.totalTokenCount, u.promptTokenCount + u.candidatesTokenCount + thoughts);
   const model = await served();
   assert.equal(`models/${response.modelVersion}`, model.name, "modelVersion names the local model");
   assert.ok(response.responseId, "responseId present");
@@ -98,26 +115,28 @@ test("guide: thinkingBudget 0 succeeds and reports no thought tokens", async () 
     contents: "How does AI work?",
     config: { thinkingConfig: { thinkingBudget: 0 }, maxOutputTokens: MAX, seed: SEED },
   });
-  await assertReply(response);
+  await assertReply(response, { thinks: false });
   assert.ok(!response.usageMetadata.thoughtsTokenCount, "thoughtsTokenCount absent or 0");
   assert.ok(!response.candidates[0].content.parts.some((p) => p.thought), "no thought parts");
 });
 
-test("a positive thinkingBudget is refused with 400 for a model that cannot think", async () => {
-  await assert.rejects(
-    ai.models.generateContent({
-      model: MODEL,
-      contents: "How does AI work?",
-      config: { thinkingConfig: { thinkingBudget: 1024 }, maxOutputTokens: MAX },
-    }),
-    (err) => {
-      const e = errorBody(err);
-      assert.equal(err.status, 400);
-      assert.equal(e.status, "INVALID_ARGUMENT");
-      assert.match(e.message, /thinking/i);
-      return true;
-    },
-  );
+test("an invalid thinkingConfig is refused with 400 (budget below -1; budget and level together)", async () => {
+  for (const thinkingConfig of [{ thinkingBudget: -2 }, { thinkingBudget: 1024, thinkingLevel: "LOW" }]) {
+    await assert.rejects(
+      ai.models.generateContent({
+        model: MODEL,
+        contents: "How does AI work?",
+        config: { thinkingConfig, maxOutputTokens: MAX },
+      }),
+      (err) => {
+        const e = errorBody(err);
+        assert.equal(err.status, 400);
+        assert.equal(e.status, "INVALID_ARGUMENT");
+        assert.match(e.message, /thinking/i);
+        return true;
+      },
+    );
+  }
 });
 
 test("guide: systemInstruction reaches the prompt; countTokens agrees with usage", async () => {
@@ -178,6 +197,7 @@ test("guide: generateContentStream; at temperature 0 the chunks add up to the un
   assert.equal(chunks.map((c) => c.text).join(""), unary.text, "streamed text == unary text");
   assert.equal(last.usageMetadata.promptTokenCount, unary.usageMetadata.promptTokenCount);
   assert.equal(last.usageMetadata.candidatesTokenCount, unary.usageMetadata.candidatesTokenCount);
+  assert.equal(last.usageMetadata.thoughtsTokenCount, unary.usageMetadata.thoughtsTokenCount, "the same hidden thought");
 });
 
 test("guide: chat with history, two sendMessage calls; curated history is in order", async () => {
@@ -278,8 +298,9 @@ test("countTokens matches the prompt usage of generateContent, for one and sever
   for (const contents of [single, turns]) {
     const counted = await ai.models.countTokens({ model: MODEL, contents });
     assert.ok(Number.isInteger(counted.totalTokens) && counted.totalTokens > 0);
-    const response = await ai.models.generateContent({ model: MODEL, contents, config: { maxOutputTokens: 1 } });
-    await assertReply(response, { maxTokens: 1 });
+    // A thought of at most THINK_CAP tokens, then at least one answer token.
+    const response = await ai.models.generateContent({ model: MODEL, contents, config: { maxOutputTokens: THINK_CAP + 1 } });
+    await assertReply(response, { maxTokens: THINK_CAP + 1 });
     assert.equal(counted.totalTokens, response.usageMetadata.promptTokenCount);
   }
   const one = await ai.models.countTokens({ model: MODEL, contents: "Hello" });

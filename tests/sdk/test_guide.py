@@ -9,7 +9,10 @@ http_options base_url and api_version="v1beta".
 
 hearth serves a tiny random-weight model in CI: answers are gibberish, so the
 assertions are about structure and meaning (roles, counts, history,
-determinism at temperature 0), never about the text itself.
+determinism at temperature 0), never about the text itself. The model thinks
+(Qwen 3): unless thinking_budget is 0 every reply starts with a hidden thought,
+capped at THINK_CAP tokens by run.sh; test_thinking_output_tools.py covers
+thinking, structured output and function calling in depth.
 """
 
 import base64
@@ -31,7 +34,10 @@ if not BASE_URL or not API_KEY:
 
 # The guide's model name; hearth maps every gemini-* name to the model it serves.
 MODEL = "gemini-2.5-flash"
-MAX = 8  # max_output_tokens for every generation: keep the suite fast
+THINK_CAP = 16  # run.sh starts hearth with --max-thinking-tokens 16
+# max_output_tokens for every generation: it covers the thought and the answer
+# (as on Gemini), so room for a capped thought plus 8 answer tokens.
+MAX = THINK_CAP + 8
 SEED = 1234  # sampled generations are reproducible
 # A valid 1x1 PNG, standing in for the guide's organ.png.
 PNG_1X1 = base64.b64decode(
@@ -66,25 +72,31 @@ def text_of(content):
     return "".join(p.text or "" for p in content.parts)
 
 
-def assert_reply(response, served, max_tokens=MAX):
-    """A well-formed unary (or last streamed) reply: one model candidate, usage consistent."""
+def assert_reply(response, served, max_tokens=MAX, thinks=True):
+    """A well-formed unary (or last streamed) reply: one model candidate, usage
+    consistent. thinks: False when the request set thinking_budget 0."""
     assert response.candidates is not None and len(response.candidates) == 1
     cand = response.candidates[0]
     assert cand.content is not None and cand.content.role == "model"
     assert cand.content.parts, "the reply has parts"
     for part in cand.content.parts:
         assert isinstance(part.text, str), "text-only model answers text parts"
-        assert not part.thought, "no thought parts from a model that does not think"
+        assert not part.thought, "thought parts only with include_thoughts (the guide never asks for them)"
     assert cand.finish_reason in (types.FinishReason.STOP, types.FinishReason.MAX_TOKENS), cand.finish_reason
     assert isinstance(response.text, str)
     u = response.usage_metadata
     assert u is not None
     assert u.prompt_token_count > 0
-    assert 1 <= u.candidates_token_count <= max_tokens
+    thoughts = u.thoughts_token_count or 0
+    if thinks:
+        assert 0 < thoughts <= THINK_CAP, f"the model thought, within the server's cap (thoughts_token_count {thoughts})"
+    else:
+        assert not u.thoughts_token_count, "no thought tokens with thinking_budget 0"
+    assert u.candidates_token_count >= 1
+    assert u.candidates_token_count + thoughts <= max_tokens
     if cand.finish_reason == types.FinishReason.MAX_TOKENS:
-        assert u.candidates_token_count == max_tokens
-    assert u.total_token_count == u.prompt_token_count + u.candidates_token_count + (u.thoughts_token_count or 0)
-    assert not u.thoughts_token_count, "no thought tokens"
+        assert u.candidates_token_count + thoughts == max_tokens
+    assert u.total_token_count == u.prompt_token_count + u.candidates_token_count + thoughts
     assert f"models/{response.model_version}" == served.name, "modelVersion names the local model"
     assert response.response_id
 
@@ -103,19 +115,23 @@ def test_thinking_budget_zero(client, served):
         contents="How does AI work?",
         config=cfg(thinking_config=types.ThinkingConfig(thinking_budget=0)),
     )
-    assert_reply(response, served)
+    assert_reply(response, served, thinks=False)
     assert not response.usage_metadata.thoughts_token_count
     assert not any(p.thought for p in response.candidates[0].content.parts)
 
 
-def test_positive_thinking_budget_is_400(client):
-    """A positive thinking budget is refused with 400 for a model that cannot think."""
+@pytest.mark.parametrize(
+    "thinking",
+    [
+        types.ThinkingConfig(thinking_budget=-2),
+        types.ThinkingConfig(thinking_budget=1024, thinking_level=types.ThinkingLevel.LOW),
+    ],
+    ids=["budget-below-minus-one", "budget-and-level"],
+)
+def test_invalid_thinking_config_is_400(client, thinking):
+    """An invalid thinking_config is refused with 400 (budget below -1; budget and level together)."""
     with pytest.raises(errors.ClientError) as exc:
-        client.models.generate_content(
-            model=MODEL,
-            contents="How does AI work?",
-            config=cfg(thinking_config=types.ThinkingConfig(thinking_budget=1024)),
-        )
+        client.models.generate_content(model=MODEL, contents="How does AI work?", config=cfg(thinking_config=thinking))
     assert exc.value.code == 400
     assert exc.value.status == "INVALID_ARGUMENT"
     assert "thinking" in exc.value.message
@@ -167,6 +183,7 @@ def test_stream_equals_unary_at_temperature_zero(client, served):
     assert "".join(c.text for c in chunks) == unary.text, "streamed text == unary text"
     assert last.usage_metadata.prompt_token_count == unary.usage_metadata.prompt_token_count
     assert last.usage_metadata.candidates_token_count == unary.usage_metadata.candidates_token_count
+    assert last.usage_metadata.thoughts_token_count == unary.usage_metadata.thoughts_token_count, "the same hidden thought"
 
 
 def test_chat_send_message_twice(client, served):
@@ -242,10 +259,11 @@ def test_count_tokens_matches_usage(client, served):
     for contents in (single, turns):
         counted = client.models.count_tokens(model=MODEL, contents=contents)
         assert isinstance(counted.total_tokens, int) and counted.total_tokens > 0
+        # A thought of at most THINK_CAP tokens, then at least one answer token.
         response = client.models.generate_content(
-            model=MODEL, contents=contents, config=types.GenerateContentConfig(max_output_tokens=1)
+            model=MODEL, contents=contents, config=types.GenerateContentConfig(max_output_tokens=THINK_CAP + 1)
         )
-        assert_reply(response, served, max_tokens=1)
+        assert_reply(response, served, max_tokens=THINK_CAP + 1)
         assert counted.total_tokens == response.usage_metadata.prompt_token_count
     one = client.models.count_tokens(model=MODEL, contents="Hello")
     many = client.models.count_tokens(model=MODEL, contents=turns)

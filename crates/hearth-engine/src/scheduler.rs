@@ -311,7 +311,9 @@ impl Scheduler {
             for j in forks {
                 let (src, dst) = (self.active[i].seq, self.active[j].seq);
                 let len = self.active[i].prompt.len();
-                self.runner.seq_copy(src, dst, 0, Some(len as u32));
+                // The source holds exactly the prompt now: copy all of it
+                // (backends with one KV stream per sequence copy whole streams only).
+                self.runner.seq_copy(src, dst, 0, None);
                 self.active[j].prefilled = len;
                 self.active[j].in_kv = len;
                 self.active[j].fork_of = None;

@@ -77,7 +77,7 @@ pub struct ContextOptions {
     pub kv_f32: bool,
 }
 
-/// A llama.cpp context with a unified KV cache shared by all sequences.
+/// A llama.cpp context with one KV stream per sequence.
 pub struct LlamaRunner {
     ctx: LlamaContext<'static>,
     batch: LlamaBatch<'static>,
@@ -98,7 +98,9 @@ impl LlamaRunner {
             .with_n_seq_max(opts.sequences)
             .with_n_threads(opts.threads)
             .with_n_threads_batch(opts.threads)
-            .with_kv_unified(true);
+            // One KV stream per sequence (as llama-server's slots): attention
+            // then reads only the sequence's own cells, not every sequence's.
+            .with_kv_unified(opts.sequences <= 1);
         let params = if opts.kv_f32 {
             // Flash attention on CPU works in F16 whatever the KV type: off too.
             params
@@ -164,7 +166,10 @@ impl Runner for LlamaRunner {
         let (Ok(s), Ok(d)) = (i32::try_from(src), i32::try_from(dst)) else {
             return;
         };
-        if let Err(e) = self.ctx.copy_kv_cache_seq(s, d, Some(from), to) {
+        // Across streams llama.cpp copies whole sequences only: [0, end) is
+        // passed as "everything".
+        let p0 = (from > 0).then_some(from);
+        if let Err(e) = self.ctx.copy_kv_cache_seq(s, d, p0, to) {
             tracing::warn!("kv copy {src}->{dst}: {e}");
         }
     }
