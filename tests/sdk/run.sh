@@ -59,7 +59,7 @@ trap 'exit 130' INT TERM
 # sends them without a key); uploaded files in a fresh directory removed at the end.
 KEY="hearth-sdk-test"
 env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG "$BIN" serve --model "$MODEL" --port "$PORT" \
-  --api-key "$KEY" --files-dir "$FILES_DIR" --max-output-tokens 64 --max-thinking-tokens 16 >"$LOG" 2>&1 &
+  --api-key "$KEY" --files-dir "$FILES_DIR" --max-output-tokens 512 --max-thinking-tokens 16 >"$LOG" 2>&1 &
 SERVER_PID=$!
 
 URL="http://127.0.0.1:$PORT"

@@ -184,6 +184,7 @@ impl LlmEngine {
                 },
             };
             options.enable_thinking = Some(matches!(plan.think, ThinkPlan::On { .. }));
+            plan.markup = m.open.iter().take(1).chain(&m.close).copied().collect();
         }
         let tools = &request.prompt.tools;
         if !tools.is_empty() {

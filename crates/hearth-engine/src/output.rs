@@ -97,6 +97,8 @@ pub struct OutputPlan {
     pub tools: Option<ToolPlan>,
     /// End-of-generation tokens (banned inside a thought).
     pub ends: Arc<Vec<i32>>,
+    /// Thinking markup, banned in the answer (a thought comes first or never).
+    pub markup: Vec<i32>,
 }
 
 impl OutputPlan {
@@ -106,6 +108,7 @@ impl OutputPlan {
             matcher: None,
             tools: None,
             ends,
+            markup: Vec::new(),
         }
     }
 
@@ -121,6 +124,7 @@ impl OutputPlan {
             ThinkPlan::Off { banned } => banned.clone(),
             ThinkPlan::On { .. } => Vec::new(),
         };
+        banned.extend(&self.markup);
         if let Some(b) = self.tools.as_ref().and_then(|t| t.blocked.as_ref()) {
             banned.extend(b);
         }
@@ -173,13 +177,16 @@ impl Output {
 
     /// Masks `logits` to what may come next.
     pub fn mask(&mut self, logits: &mut [f32]) {
-        for &t in &self.banned {
-            if let Some(l) = logits.get_mut(t as usize) {
-                *l = f32::NEG_INFINITY;
+        if self.phase == Phase::Answer {
+            for &t in &self.banned {
+                if let Some(l) = logits.get_mut(t as usize) {
+                    *l = f32::NEG_INFINITY;
+                }
             }
         }
         match self.phase {
             Phase::Think { .. } => {
+                // The answer's bans (markup, NONE's call marker) wait for the answer.
                 // A thought always closes before the turn ends.
                 for &t in self.ends.iter() {
                     if let Some(l) = logits.get_mut(t as usize) {
@@ -509,6 +516,7 @@ mod tests {
             matcher: None,
             tools: None,
             ends: Arc::new(vec![0]),
+            markup: vec![7, 8],
         };
         let mut o = plan.start();
         assert_eq!(o.forced(), Some(7));

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hearth_engine::Engine;
+use hearth_engine::{Engine, EngineError};
 use hearth_wire::{
     CountTokensRequest, CountTokensResponse, GenerateContentRequest, Modality, ModalityTokenCount,
 };
@@ -95,6 +95,21 @@ fn start(
     Ok((valid, meta))
 }
 
+/// The engine names a schema it cannot enforce `response_schema`; the
+/// request may have sent it as `response_json_schema`.
+fn name_schema(e: EngineError, field: &str) -> EngineError {
+    match e {
+        EngineError::InvalidRequest {
+            field: Some(f),
+            message,
+        } if f == "generation_config.response_schema" => EngineError::InvalidRequest {
+            field: Some(field.to_string()),
+            message,
+        },
+        other => other,
+    }
+}
+
 async fn generate(
     engine: Arc<dyn Engine>,
     req: GenerateContentRequest,
@@ -102,7 +117,10 @@ async fn generate(
     files: &FileParts,
 ) -> Result<Json<hearth_wire::GenerateContentResponse>, ApiError> {
     let (valid, meta) = start(&engine, req, model, files)?;
-    let mut events = engine.generate(valid.engine)?;
+    let field = valid.schema_field;
+    let mut events = engine
+        .generate(valid.engine)
+        .map_err(|e| name_schema(e, field))?;
     let mut set = CandidateSet::new(meta);
     // Dropping `events` (client gone: this future is dropped) cancels.
     while let Some(ev) = events.recv().await {
@@ -119,7 +137,10 @@ fn stream_generate(
     files: &FileParts,
 ) -> Result<Response, ApiError> {
     let (valid, meta) = start(&engine, req, model, files)?;
-    let events = engine.generate(valid.engine)?;
+    let field = valid.schema_field;
+    let events = engine
+        .generate(valid.engine)
+        .map_err(|e| name_schema(e, field))?;
     Ok(stream::response(
         events,
         convert::ChunkBuilder::new(meta),

@@ -28,6 +28,9 @@ pub struct ValidRequest {
     pub include_thoughts: bool,
     /// Return logprobsResult.
     pub response_logprobs: bool,
+    /// Where the request's schema came from (engine errors about the
+    /// schema name this field).
+    pub schema_field: &'static str,
 }
 
 /// The uploaded files a request refers to (`fileData`), by file id,
@@ -113,6 +116,10 @@ pub fn validate(
             "the last turn must be a user turn (role \"user\"): hearth answers the user, it does not extend a model turn",
         ));
     }
+    let schema_field = match &req.generation_config {
+        Some(c) if c.response_json_schema.is_some() => "generation_config.response_json_schema",
+        _ => "generation_config.response_schema",
+    };
     let cfg = config::validate_config(req.generation_config.unwrap_or_default(), info)?;
     // safetySettings: decoded (categories and thresholds checked by the
     // parser) and accepted; hearth does not filter (README).
@@ -131,6 +138,7 @@ pub fn validate(
         },
         include_thoughts: cfg.include_thoughts,
         response_logprobs: cfg.logprobs.is_some(),
+        schema_field,
     })
 }
 
