@@ -293,7 +293,7 @@ def llama_bench(q):
     tg = next((r["avg_ts"] for r in rows if r["n_gen"] > 0 and r["n_prompt"] == 0), None)
     return pp, tg
 
-RUN_RE = re.compile(r"run (\d+): prompt (\d+) tokens, ttft ([\d.]+) ms \(([\d.]+) t/s prefill\+1\), "
+RUN_RE = re.compile(r"run (\d+): prompt (\d+) tokens(?: \(\d+ reused\))?, ttft ([\d.]+) ms \(([\d.]+) t/s prefill\+1\), "
                     r"decode (\d+) tokens at ([\d.]+) t/s")
 def speed(q):
     runs = [m.groups() for m in RUN_RE.finditer(read(f"{q}.speed.txt"))]

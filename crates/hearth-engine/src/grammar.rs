@@ -150,3 +150,95 @@ pub fn close_objects(schema: &mut Value) {
         _ => {}
     }
 }
+
+/// The JSON types a schema allows (`["string"]` when it says nothing).
+fn schema_types(schema: &Value) -> Vec<String> {
+    match schema.get("type") {
+        Some(Value::String(t)) => vec![t.clone()],
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect(),
+        _ => vec!["string".into()],
+    }
+}
+
+/// `schema` restricted to one of its types (for `%json` of a scalar).
+fn with_type(schema: &Value, t: &str) -> Value {
+    let mut s = schema.clone();
+    if let Value::Object(m) = &mut s {
+        m.insert("type".into(), json!(t));
+    }
+    s
+}
+
+/// A lark expression for one argument value as Gemma 4 writes it: JSON-like,
+/// object keys bare and sorted, strings between the quote token `q`.
+pub fn gemma_value(schema: &Value, q: &str) -> String {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        let alts: Vec<String> = values
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => format!("{q} {} {q}", lark_string(s)),
+                other => lark_string(&other.to_string()),
+            })
+            .collect();
+        return format!("({})", alts.join(" | "));
+    }
+    if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
+        let alts: Vec<String> = any.iter().map(|a| gemma_value(a, q)).collect();
+        return format!("({})", alts.join(" | "));
+    }
+    let text = format!("{q} /[^<]*/ {q}");
+    let alts: Vec<String> = schema_types(schema)
+        .iter()
+        .map(|t| match t.as_str() {
+            "string" => text.clone(),
+            "array" => {
+                let item = schema
+                    .get("items")
+                    .map_or_else(|| text.clone(), |i| gemma_value(i, q));
+                format!("(\"[]\" | \"[\" {item} (\",\" {item})* \"]\")")
+            }
+            "object" => match schema.get("properties").and_then(Value::as_object) {
+                Some(props) if !props.is_empty() => {
+                    let mut keys: Vec<&String> = props.keys().collect();
+                    keys.sort();
+                    let items: Vec<String> = keys
+                        .iter()
+                        .map(|k| {
+                            format!(
+                                "{} {}",
+                                lark_string(&format!("{k}:")),
+                                gemma_value(&props[k.as_str()], q)
+                            )
+                        })
+                        .collect();
+                    format!("\"{{\" {} \"}}\"", items.join(" \",\" "))
+                }
+                _ => "\"{}\"".into(),
+            },
+            other => lark_json(&with_type(schema, other)),
+        })
+        .collect();
+    format!("({})", alts.join(" | "))
+}
+
+/// A lark expression for one `<parameter=…>` value as Qwen 3.5 writes it:
+/// strings raw (one line), everything else as JSON.
+pub fn xml_value(schema: &Value) -> String {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        let alts: Vec<String> = values
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => lark_string(s),
+                other => lark_string(&other.to_string()),
+            })
+            .collect();
+        return format!("({})", alts.join(" | "));
+    }
+    if schema_types(schema) == ["string"] && schema.get("anyOf").is_none() {
+        return "/[^<\\n]*/".into();
+    }
+    lark_json(schema)
+}

@@ -282,6 +282,14 @@ impl LlmEngine {
             serde_json::json!({ "anyOf": alts })
         };
         let body = grammar::lark_json(&schema);
+        let params = |t: &ToolSpec| {
+            let mut p = t
+                .parameters
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+            grammar::close_objects(&mut p);
+            p
+        };
         match self.dialect {
             Dialect::Json => Ok(format!("start: {body}\n")),
             Dialect::Hermes => Ok(format!(
@@ -289,10 +297,55 @@ impl LlmEngine {
                 self.lark_marker("<tool_call>"),
                 self.lark_marker("</tool_call>")
             )),
-            Dialect::Gemma4 => Err(EngineError::InvalidRequest {
-                field: Some("tool_config.function_calling_config.mode".into()),
-                message: "mode ANY is not supported yet for models that write Gemma 4 function calls; use AUTO".into(),
-            }),
+            Dialect::QwenXml => {
+                let calls: Vec<String> = tools
+                    .iter()
+                    .map(|t| {
+                        let p = params(t);
+                        let mut out = grammar::lark_string(&format!("{}>\n", t.name));
+                        if let Some(props) = p.get("properties").and_then(|v| v.as_object()) {
+                            for (k, v) in props {
+                                out.push_str(&format!(
+                                    " {} {} {}",
+                                    grammar::lark_string(&format!("<parameter={k}>\n")),
+                                    grammar::xml_value(v),
+                                    grammar::lark_string("\n</parameter>\n")
+                                ));
+                            }
+                        }
+                        format!("({out})")
+                    })
+                    .collect();
+                Ok(format!(
+                    "start: {} \"\\n<function=\" ({}) \"</function>\\n\" {}\n",
+                    self.lark_marker("<tool_call>"),
+                    calls.join(" | "),
+                    self.lark_marker("</tool_call>")
+                ))
+            }
+            Dialect::Gemma4 => {
+                let q = self.lark_marker("<|\"|>");
+                let calls: Vec<String> = tools
+                    .iter()
+                    .map(|t| {
+                        let mut p = params(t);
+                        if let serde_json::Value::Object(m) = &mut p {
+                            m.insert("type".into(), "object".into());
+                        }
+                        format!(
+                            "({} {})",
+                            grammar::lark_string(&t.name),
+                            grammar::gemma_value(&p, &q)
+                        )
+                    })
+                    .collect();
+                Ok(format!(
+                    "start: {} \"call:\" ({}) {}\n",
+                    self.lark_marker("<|tool_call>"),
+                    calls.join(" | "),
+                    self.lark_marker("<tool_call|>")
+                ))
+            }
         }
     }
 

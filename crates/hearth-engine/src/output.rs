@@ -34,6 +34,9 @@ pub enum ThinkPlan {
 pub enum Dialect {
     /// `<tool_call>{"name": …, "arguments": {…}}</tool_call>` (Qwen, Hermes, the fallback).
     Hermes,
+    /// `<tool_call>\n<function=name>\n<parameter=key>\nvalue\n</parameter>\n</function>\n</tool_call>`
+    /// (Qwen 3.5, Qwen3-Coder).
+    QwenXml,
     /// `<|tool_call>call:name{key:<|"|>text<|"|>,…}<tool_call|>` (Gemma 4).
     Gemma4,
     /// The whole answer is `{"name": …, "parameters": {…}}` (Llama 3.1+).
@@ -43,7 +46,7 @@ pub enum Dialect {
 impl Dialect {
     pub fn markers(self) -> Option<(&'static str, &'static str)> {
         match self {
-            Dialect::Hermes => Some(("<tool_call>", "</tool_call>")),
+            Dialect::Hermes | Dialect::QwenXml => Some(("<tool_call>", "</tool_call>")),
             Dialect::Gemma4 => Some(("<|tool_call>", "<tool_call|>")),
             Dialect::Json => None,
         }
@@ -66,6 +69,30 @@ impl Dialect {
                     other => other,
                 };
                 args.is_object().then_some((name, args))
+            }
+            Dialect::QwenXml => {
+                let mut rest = raw.trim().strip_prefix("<function=")?;
+                let end = rest.find('>')?;
+                let name = rest[..end].trim().to_string();
+                rest = rest[end + 1..].trim_start();
+                let mut args = Map::new();
+                while let Some(r) = rest.strip_prefix("<parameter=") {
+                    let end = r.find('>')?;
+                    let key = r[..end].trim().to_string();
+                    let r = &r[end + 1..];
+                    let close = r.find("</parameter>")?;
+                    let raw = r[..close].strip_prefix('\n').unwrap_or(&r[..close]);
+                    let raw = raw.strip_suffix('\n').unwrap_or(raw);
+                    // Typed values are written as JSON; anything else is text.
+                    let value = match serde_json::from_str::<Value>(raw) {
+                        Ok(v) if !v.is_string() => v,
+                        _ => Value::String(raw.to_string()),
+                    };
+                    args.insert(key, value);
+                    rest = r[close + "</parameter>".len()..].trim_start();
+                }
+                let rest = rest.strip_prefix("</function>")?;
+                (rest.trim().is_empty() && !name.is_empty()).then_some((name, Value::Object(args)))
             }
             Dialect::Gemma4 => {
                 let body = raw.trim().strip_prefix("call:")?;
@@ -469,6 +496,17 @@ mod tests {
         );
         assert_eq!(
             Dialect::Hermes.parse("{\"name\": \"f\", \"arguments\": 3}"),
+            None
+        );
+        assert_eq!(
+            Dialect::QwenXml.parse("\n<function=get_weather>\n<parameter=city>\nLe Mans\n</parameter>\n<parameter=days>\n3\n</parameter>\n<parameter=opts>\n{\"metric\": true}\n</parameter>\n</function>\n"),
+            Some((
+                "get_weather".into(),
+                json!({"city": "Le Mans", "days": 3, "opts": {"metric": true}})
+            ))
+        );
+        assert_eq!(
+            Dialect::QwenXml.parse("<function=f>\n<parameter=x>\n1"),
             None
         );
         assert_eq!(Dialect::Hermes.parse("{\"nam"), None);

@@ -181,19 +181,33 @@ fn templates_match_python_reference() {
 #[test]
 fn capabilities_of_fixture_templates() {
     let fixtures = load();
+    use hearth_engine::output::Dialect::{self, *};
+    let none: Option<Dialect> = None;
     let expected = [
-        ("HuggingFaceTB-SmolLM3-3B", true, false),
-        ("Qwen-Qwen2.5-7B-Instruct", false, true),
-        ("Qwen-Qwen3-0.6B", true, true),
-        ("Qwen3.5-4B", true, true),
-        ("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", true, false),
-        ("google-gemma-2-2b-it", false, false),
-        ("google-gemma-4-31B-it-interleaved", true, true),
-        ("google-gemma-4-31B-it", true, true),
-        ("meta-llama-Llama-3.1-8B-Instruct", false, true),
-        ("meta-llama-Llama-3.2-3B-Instruct", false, true),
-        ("microsoft-Phi-3.5-mini-instruct", false, false),
-        ("mistralai-Mistral-Nemo-Instruct-2407", false, true),
+        ("HuggingFaceTB-SmolLM3-3B", true, false, none),
+        ("Qwen-Qwen2.5-7B-Instruct", false, true, Some(Hermes)),
+        ("Qwen-Qwen3-0.6B", true, true, Some(Hermes)),
+        ("Qwen3.5-4B", true, true, Some(QwenXml)),
+        (
+            "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
+            true,
+            false,
+            none,
+        ),
+        ("google-gemma-2-2b-it", false, false, none),
+        (
+            "google-gemma-4-31B-it-interleaved",
+            true,
+            true,
+            Some(Gemma4),
+        ),
+        ("google-gemma-4-31B-it", true, true, Some(Gemma4)),
+        ("meta-llama-Llama-3.1-8B-Instruct", false, true, Some(Json)),
+        ("meta-llama-Llama-3.2-3B-Instruct", false, true, Some(Json)),
+        ("microsoft-Phi-3.5-mini-instruct", false, false, none),
+        // Mistral's [TOOL_CALLS] syntax is not parsed: declarations go into
+        // the system instruction with hearth's Hermes syntax instead.
+        ("mistralai-Mistral-Nemo-Instruct-2407", false, true, none),
     ];
     let mut got = Vec::new();
     for path in &fixtures.templates {
@@ -204,6 +218,7 @@ fn capabilities_of_fixture_templates() {
             stem,
             template.supports_thinking(),
             template.supports_tools(),
+            template.tool_dialect(),
         ));
     }
     assert_eq!(got, expected);

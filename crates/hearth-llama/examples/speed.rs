@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             system: None,
             turns: vec![Turn {
                 role: Role::User,
-                segments: vec![Segment::Text(text)],
+                segments: vec![Segment::Text(text.clone())],
             }],
             tools: vec![],
         },
@@ -52,13 +52,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         media_resolution: None,
     };
     for run in 0..3 {
+        // A different prompt each run: the KV of the last one must not be reused.
+        let mut request = request.clone();
+        request.prompt.turns[0].segments = vec![Segment::Text(format!("Run {run}: {text}"))];
         let start = Instant::now();
-        let mut rx = engine.generate(request.clone())?;
-        let (mut prompt, mut first, mut tokens) = (0u32, None, 0u32);
+        let mut rx = engine.generate(request)?;
+        let (mut prompt, mut cached, mut first, mut tokens) = (0u32, 0u32, None, 0u32);
         rt.block_on(async {
             while let Some(ev) = rx.recv().await {
                 match ev {
-                    EngineEvent::Started { prompt_tokens, .. } => prompt = prompt_tokens,
+                    EngineEvent::Started {
+                        prompt_tokens,
+                        cached_tokens,
+                    } => (prompt, cached) = (prompt_tokens, cached_tokens),
                     EngineEvent::Delta { .. } if first.is_none() => first = Some(start.elapsed()),
                     EngineEvent::Finished { usage, .. } => tokens = usage.output_tokens,
                     _ => {}
@@ -69,9 +75,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ttft = first.unwrap_or(total);
         let decode = (total - ttft).as_secs_f64();
         println!(
-            "run {run}: prompt {prompt} tokens, ttft {:.1} ms ({:.1} t/s prefill+1), decode {} tokens at {:.2} t/s",
+            "run {run}: prompt {prompt} tokens ({cached} reused), ttft {:.1} ms ({:.1} t/s prefill+1), decode {} tokens at {:.2} t/s",
             ttft.as_secs_f64() * 1e3,
-            f64::from(prompt) / ttft.as_secs_f64(),
+            f64::from(prompt - cached) / ttft.as_secs_f64(),
             tokens.saturating_sub(1),
             f64::from(tokens.saturating_sub(1)) / decode.max(1e-9)
         );

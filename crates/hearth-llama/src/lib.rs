@@ -44,6 +44,8 @@ pub struct LoadOptions {
     pub max_output_tokens: u32,
     /// Caps every thought (None: no cap).
     pub max_thinking_tokens: Option<u32>,
+    /// A chat template (Jinja source) to use instead of the GGUF's.
+    pub chat_template: Option<String>,
     pub queue_limit: usize,
 }
 
@@ -65,6 +67,7 @@ impl LoadOptions {
             gpu_layers: 0,
             max_output_tokens: 8192,
             max_thinking_tokens: None,
+            chat_template: None,
             queue_limit: 64,
         }
     }
@@ -164,7 +167,11 @@ pub fn model_meta(model: &LlamaModel, header: &GgufHeader, path: &Path) -> Model
 pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
     let (model, header) = load_model(&opts.path, opts.gpu_layers)?;
     let meta = model_meta(model, &header, &opts.path);
-    let source = meta.chat_template.clone().unwrap_or_else(|| {
+    let source = opts
+        .chat_template
+        .clone()
+        .or_else(|| meta.chat_template.clone());
+    let source = source.unwrap_or_else(|| {
         tracing::warn!(
             "{}: no chat template in the GGUF; using hearth's ChatML fallback",
             opts.path.display()

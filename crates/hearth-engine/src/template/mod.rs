@@ -121,6 +121,8 @@ impl ChatTemplate {
             None
         } else if source.contains("<|tool_call>") {
             Some(Dialect::Gemma4)
+        } else if source.contains("<function=") {
+            Some(Dialect::QwenXml)
         } else if source.contains("<tool_call>") {
             Some(Dialect::Hermes)
         } else if source.contains("<|python_tag|>") || source.contains("<|start_header_id|>") {
