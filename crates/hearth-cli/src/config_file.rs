@@ -19,6 +19,7 @@ const KEYS: &[(&str, &str)] = &[
     ("ctx", "HEARTH_CTX"),
     ("threads", "HEARTH_THREADS"),
     ("gpu-layers", "HEARTH_GPU_LAYERS"),
+    ("kv-per-sequence", "HEARTH_KV_PER_SEQUENCE"),
     ("max-output-tokens", "HEARTH_MAX_OUTPUT_TOKENS"),
     ("max-thinking-tokens", "HEARTH_MAX_THINKING_TOKENS"),
     ("max-body-mib", "HEARTH_MAX_BODY_MIB"),

@@ -81,6 +81,10 @@ struct ServeArgs {
     /// CPU threads (default: all cores).
     #[arg(long, env = "HEARTH_THREADS")]
     threads: Option<i32>,
+    /// One KV stream per sequence (llama-server's default for slots) instead
+    /// of one buffer shared by all sequences.
+    #[arg(long, env = "HEARTH_KV_PER_SEQUENCE")]
+    kv_per_sequence: bool,
     /// Layers to offload to the GPU (CUDA builds).
     #[arg(long, env = "HEARTH_GPU_LAYERS", default_value_t = 0)]
     gpu_layers: u32,
@@ -174,6 +178,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             batch: 512,
             threads: args.threads.unwrap_or(opts.context.threads),
             kv_f32: false,
+            kv_unified: !args.kv_per_sequence,
         };
         opts.gpu_layers = args.gpu_layers;
         opts.max_output_tokens = args.max_output_tokens.max(1);

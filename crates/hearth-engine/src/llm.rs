@@ -418,7 +418,20 @@ impl LlmEngine {
         let mut out = Vec::new();
         let mut cursor = 0;
         for (reply, ids) in self.remembered_replies(prompt) {
-            let Some(at) = text[cursor..].find(&reply).map(|i| cursor + i) else {
+            // Templates that trim replies (Llama 3, Gemma) drop the leading
+            // space the model generated: the generated ids go back in all the
+            // same, so that the model reads its own words and the KV cache
+            // stays reusable through the reply.
+            let found = text[cursor..]
+                .find(&reply)
+                .map(|i| (cursor + i, reply.len()))
+                .or_else(|| {
+                    let t = reply.trim();
+                    (!t.is_empty() && t.len() < reply.len())
+                        .then(|| text[cursor..].find(t).map(|i| (cursor + i, t.len())))
+                        .flatten()
+                });
+            let Some((at, len)) = found else {
                 continue;
             };
             if at > cursor {
@@ -430,7 +443,7 @@ impl LlmEngine {
                 out.extend(encode("", true)?);
             }
             out.extend(ids);
-            cursor = at + reply.len();
+            cursor = at + len;
         }
         if cursor == 0 {
             return encode(&text, meta.add_bos && !has_bos);

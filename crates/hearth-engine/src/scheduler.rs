@@ -63,6 +63,8 @@ struct Sequence {
     answer_started: bool,
     /// The reply held thoughts or calls (its text is not the plain decoding of its ids).
     not_plain: bool,
+    /// The answer text sent so far.
+    shown: String,
     usage: CandidateUsage,
     max_tokens: u32,
     logprobs: bool,
@@ -178,6 +180,7 @@ impl Scheduler {
                 thought_started: false,
                 answer_started: false,
                 not_plain: false,
+                shown: String::new(),
                 usage: CandidateUsage::default(),
                 max_tokens: job.max_tokens,
                 logprobs: job.request.logprobs.is_some(),
@@ -243,16 +246,16 @@ impl Scheduler {
             return;
         }
         let mut batch = Vec::new();
-        let mut wants: Vec<(usize, usize)> = Vec::new(); // (active index, batch index)
-                                                         // While streams are decoding, prefill in smaller chunks so that a new
-                                                         // long prompt delays their next token by a bounded amount.
+        // (active index, batch index) of the rows whose logits are sampled.
+        let mut wants: Vec<(usize, usize)> = Vec::new();
+        // Every decoding stream advances by one token, and prompts are
+        // prefilled alongside up to the per-step budget (one ubatch): a long
+        // prompt delays the running streams by one bounded step at a time.
+        // A quarter budget while decoding was measured: 10 % fewer tokens/s
+        // at 32 streams and a higher p99 time to first token, for a lower p99
+        // inter-token latency.
         let decoding = self.active.iter().filter(|s| s.next.is_some()).count();
-        let chunk = if decoding > 0 {
-            (self.config.prefill_chunk / 4).max(32)
-        } else {
-            self.config.prefill_chunk
-        };
-        let mut budget = chunk + decoding;
+        let mut budget = self.config.prefill_chunk + decoding;
         for (i, s) in self.active.iter_mut().enumerate() {
             if let Some(t) = s.next {
                 s.in_kv += 1;
@@ -374,10 +377,7 @@ impl Scheduler {
             return true;
         }
         if tokenizer.is_end(picked.token) && !s.output.thinking() {
-            if !s.not_plain {
-                remember_reply(&replies, tokenizer.as_ref(), &s.generated);
-            }
-            return finish(s, FinishReason::Stop);
+            return finish(s, FinishReason::Stop, Some(&replies));
         }
         let accepted = s.output.accept(picked.token);
         s.generated.push(picked.token);
@@ -428,23 +428,20 @@ impl Scheduler {
             match emit_answer(s, out.text, lp) {
                 Emit::Ok => {}
                 Emit::Closed => return true,
-                Emit::Malformed => return finish(s, FinishReason::MalformedFunctionCall),
+                Emit::Malformed => return finish(s, FinishReason::MalformedFunctionCall, None),
             }
         }
         if stopped {
             s.stops = StopMatcher::new(Vec::new());
             s.utf8 = Utf8Assembler::default();
-            return finish(s, FinishReason::Stop);
+            return finish(s, FinishReason::Stop, None);
         }
         if s.output.constraint_done() {
             // Only an end may follow a complete constrained answer.
-            return finish(s, FinishReason::Stop);
+            return finish(s, FinishReason::Stop, None);
         }
         if s.generated.len() as u32 >= s.max_tokens || s.pos() >= seq_ctx {
-            if !s.not_plain {
-                remember_reply(&replies, tokenizer.as_ref(), &s.generated);
-            }
-            return finish(s, FinishReason::MaxTokens);
+            return finish(s, FinishReason::MaxTokens, Some(&replies));
         }
         s.next = Some(picked.token);
         false
@@ -492,17 +489,6 @@ impl Scheduler {
     }
 }
 
-/// Remembers a whole reply's ids under its exact text (only when the text is
-/// the plain decoding of the ids: valid UTF-8, no stop sequence cut).
-fn remember_reply(replies: &ReplyMemory, tokenizer: &dyn Tokenizer, ids: &[i32]) {
-    let bytes: Vec<u8> = ids.iter().flat_map(|&t| tokenizer.token_bytes(t)).collect();
-    if let Ok(text) = String::from_utf8(bytes) {
-        if !text.is_empty() {
-            replies.remember(text, ids.to_vec());
-        }
-    }
-}
-
 /// What became of answer text.
 enum Emit {
     Ok,
@@ -514,12 +500,15 @@ enum Emit {
 
 /// Sends one delta; false when the receiver is gone.
 fn send_text(
-    s: &Sequence,
+    s: &mut Sequence,
     kind: TextKind,
     text: String,
     tokens: u32,
     logprobs: Vec<StepLogprobs>,
 ) -> bool {
+    if kind == TextKind::Answer {
+        s.shown.push_str(&text);
+    }
     s.events
         .send(EngineEvent::Delta {
             candidate: s.candidate,
@@ -603,7 +592,9 @@ fn emit_pieces(
 }
 
 /// Flushes held text and reports the end of a candidate. Always true.
-fn finish(s: &mut Sequence, mut reason: FinishReason) -> bool {
+/// `replies`: where a plain reply (no thought, no call, not cut by a stop
+/// sequence) leaves its ids under the exact text the client received.
+fn finish(s: &mut Sequence, mut reason: FinishReason, replies: Option<&ReplyMemory>) -> bool {
     let thought = s.thought_utf8.finish();
     if !thought.trim().is_empty() {
         let _ = send_text(s, TextKind::Thought, thought, 0, Vec::new());
@@ -621,6 +612,11 @@ fn finish(s: &mut Sequence, mut reason: FinishReason) -> bool {
         }
         if let Emit::Malformed = emit_pieces(s, pieces, Vec::new(), 0) {
             reason = FinishReason::MalformedFunctionCall;
+        }
+    }
+    if let Some(replies) = replies {
+        if !s.not_plain && reason != FinishReason::MalformedFunctionCall && !s.shown.is_empty() {
+            replies.remember(s.shown.clone(), s.generated.clone());
         }
     }
     let _ = s.events.send(EngineEvent::Finished {

@@ -63,6 +63,7 @@ impl LoadOptions {
                 batch: 512,
                 threads,
                 kv_f32: false,
+                kv_unified: true,
             },
             gpu_layers: 0,
             max_output_tokens: 8192,

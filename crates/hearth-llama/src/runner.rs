@@ -75,9 +75,14 @@ pub struct ContextOptions {
     /// not use flash attention (which computes in F16 on CPU): for exact
     /// reference comparisons; twice the KV memory.
     pub kv_f32: bool,
+    /// One KV buffer shared by all sequences (the default). The other way,
+    /// one stream per sequence as llama-server's slots, attention reads only
+    /// a sequence's own cells, but llama.cpp then splits every mixed batch
+    /// into equal per-sequence parts: measured slower under load here.
+    pub kv_unified: bool,
 }
 
-/// A llama.cpp context with one KV stream per sequence.
+/// A llama.cpp context over all sequences.
 pub struct LlamaRunner {
     ctx: LlamaContext<'static>,
     batch: LlamaBatch<'static>,
@@ -98,9 +103,7 @@ impl LlamaRunner {
             .with_n_seq_max(opts.sequences)
             .with_n_threads(opts.threads)
             .with_n_threads_batch(opts.threads)
-            // One KV stream per sequence (as llama-server's slots): attention
-            // then reads only the sequence's own cells, not every sequence's.
-            .with_kv_unified(opts.sequences <= 1);
+            .with_kv_unified(opts.kv_unified || opts.sequences <= 1);
         let params = if opts.kv_f32 {
             // Flash attention on CPU works in F16 whatever the KV type: off too.
             params

@@ -24,6 +24,7 @@ fn engine(name: &str) -> hearth_engine::llm::LlmEngine {
         batch: 256,
         threads: 2,
         kv_f32: false,
+        kv_unified: true,
     };
     load_engine(&opts).unwrap_or_else(|e| panic!("{name}: {e}"))
 }

@@ -22,6 +22,7 @@ fn engine(model: &str, template: &str) -> hearth_engine::llm::LlmEngine {
         batch: 512,
         threads: 2,
         kv_f32: false,
+        kv_unified: true,
     };
     let path = root.join(format!(
         "../../../shared/fixtures/chat-templates/{template}.jinja"

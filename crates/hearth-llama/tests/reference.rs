@@ -43,6 +43,7 @@ fn run_file(family: &str, kind: &str, reference: &Value) -> Measured {
         batch: 64,
         threads: 2,
         kv_f32: kind == "f32",
+        kv_unified: true,
     };
     let mut runner =
         LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts).expect("context");
