@@ -63,6 +63,9 @@ pub struct Sampler {
     processors: Vec<Box<dyn LogitsProcessor>>,
     rng: ChaCha8Rng,
     top_logprobs: usize,
+    /// Compute the chosen token's log probability (a pass of exp() over the
+    /// whole vocabulary: skipped unless logprobs are asked for).
+    want_logprob: bool,
     scratch: Vec<(i32, f32)>,
 }
 
@@ -85,8 +88,16 @@ impl Sampler {
             processors,
             rng,
             top_logprobs,
+            want_logprob: true,
             scratch: Vec::new(),
         }
+    }
+
+    /// Whether `Sampled::logprob` is needed (default true); without it the
+    /// log-normaliser is not computed and `logprob` is NaN.
+    pub fn with_logprob(mut self, want: bool) -> Self {
+        self.want_logprob = want || self.top_logprobs > 0;
+        self
     }
 
     pub fn push_processor(&mut self, p: Box<dyn LogitsProcessor>) {
@@ -98,7 +109,11 @@ impl Sampler {
         for p in &mut self.processors {
             p.process(generated, logits);
         }
-        let log_z = log_sum_exp(logits);
+        let log_z = if self.want_logprob {
+            log_sum_exp(logits)
+        } else {
+            f32::NAN
+        };
         let token = if self.params.temperature <= 0.0 {
             argmax(logits)
         } else {

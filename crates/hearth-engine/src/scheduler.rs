@@ -166,7 +166,8 @@ impl Scheduler {
                 fork_of: (c > 0).then_some(first_seq),
                 generated: Vec::new(),
                 next: None,
-                sampler: Sampler::new(job.request.sampling.clone(), u64::from(c), top),
+                sampler: Sampler::new(job.request.sampling.clone(), u64::from(c), top)
+                    .with_logprob(job.request.logprobs.is_some()),
                 output: job.plan.start(),
                 utf8: Utf8Assembler::default(),
                 thought_utf8: Utf8Assembler::default(),
