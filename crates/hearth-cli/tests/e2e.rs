@@ -11,41 +11,54 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+/// The tiny Qwen 3 (gemini-* names) and Llama 3 behind one server.
+fn new_state() -> AppState {
+    let load = |name: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../testdata/models/{name}.gguf"));
+        let mut opts = LoadOptions::new(path);
+        opts.context = ContextOptions {
+            sequences: 4,
+            ctx_per_sequence: 512,
+            batch: 128,
+            threads: 2,
+            kv_f32: false,
+            kv_unified: true,
+        };
+        // Qwen 3 thinks: keep thoughts short so answers fit the small budgets.
+        opts.max_thinking_tokens = Some(3);
+        Arc::new(load_engine(&opts).expect("load a tiny model")) as _
+    };
+    // gemini-* names go to the first model; llama3-f32 does not think.
+    AppState::new(
+        ModelRegistry::new(vec![load("qwen3-f32"), load("llama3-f32")]),
+        ServerConfig::default(),
+    )
+}
+
+/// Shared by the tests that do not depend on what the KV cache holds.
 fn state() -> AppState {
     static STATE: OnceLock<AppState> = OnceLock::new();
-    STATE
-        .get_or_init(|| {
-            let load = |name: &str| {
-                let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join(format!("../../testdata/models/{name}.gguf"));
-                let mut opts = LoadOptions::new(path);
-                opts.context = ContextOptions {
-                    sequences: 4,
-                    ctx_per_sequence: 512,
-                    batch: 128,
-                    threads: 2,
-                    kv_f32: false,
-                    kv_unified: true,
-                };
-                // Qwen 3 thinks: keep thoughts short so answers fit the small budgets.
-                opts.max_thinking_tokens = Some(3);
-                Arc::new(load_engine(&opts).expect("load a tiny model")) as _
-            };
-            // gemini-* names go to the first model; llama3-f32 does not think.
-            AppState::new(
-                ModelRegistry::new(vec![load("qwen3-f32"), load("llama3-f32")]),
-                ServerConfig::default(),
-            )
-        })
-        .clone()
+    STATE.get_or_init(new_state).clone()
+}
+
+/// The chat test's own server: concurrent tests would take the idle
+/// sequence that holds its history (least recently used first).
+fn chat_state() -> AppState {
+    static STATE: OnceLock<AppState> = OnceLock::new();
+    STATE.get_or_init(new_state).clone()
 }
 
 async fn post(uri: &str, body: Value) -> (u16, String) {
+    post_to(state(), uri, body).await
+}
+
+async fn post_to(state: AppState, uri: &str, body: Value) -> (u16, String) {
     let req = Request::post(uri)
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .expect("req");
-    let resp = app(state()).oneshot(req).await.expect("infallible");
+    let resp = app(state).oneshot(req).await.expect("infallible");
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
     (status, String::from_utf8_lossy(&bytes).into_owned())
@@ -169,11 +182,11 @@ async fn futures_join(bodies: Vec<Value>) -> Vec<String> {
 #[tokio::test]
 async fn the_next_chat_turn_reuses_the_history_kv() {
     let first = json!({"contents": [user("Tell me about Paris.")], "generationConfig": {"temperature": 0, "maxOutputTokens": 6}});
-    let (_, a) = post(GEN, first).await;
+    let (_, a) = post_to(chat_state(), GEN, first).await;
     let a: Value = serde_json::from_str(&a).expect("json");
     let reply = a["candidates"][0]["content"].clone();
     let second = json!({"contents": [user("Tell me about Paris."), reply, user("And Lyon?")], "generationConfig": {"temperature": 0, "maxOutputTokens": 6}});
-    let (status, b) = post(GEN, second).await;
+    let (status, b) = post_to(chat_state(), GEN, second).await;
     assert_eq!(status, 200, "{b}");
     let b: Value = serde_json::from_str(&b).expect("json");
     let cached = b["usageMetadata"]["cachedContentTokenCount"]
@@ -206,11 +219,11 @@ async fn the_next_chat_turn_reuses_the_history_kv() {
     // is reused through the reply: all but its last sampled token, never decoded.
     const LLAMA: &str = "/v1beta/models/llama3-f32:generateContent";
     let first = json!({"contents": [user("Tell me about Paris.")], "generationConfig": {"temperature": 0, "maxOutputTokens": 6}});
-    let (_, a) = post(LLAMA, first).await;
+    let (_, a) = post_to(chat_state(), LLAMA, first).await;
     let a: Value = serde_json::from_str(&a).expect("json");
     let reply = a["candidates"][0]["content"].clone();
     let second = json!({"contents": [user("Tell me about Paris."), reply, user("Lyon?")], "generationConfig": {"temperature": 0, "maxOutputTokens": 6}});
-    let (status, b) = post(LLAMA, second).await;
+    let (status, b) = post_to(chat_state(), LLAMA, second).await;
     assert_eq!(status, 200, "{b}");
     let b: Value = serde_json::from_str(&b).expect("json");
     let cached = b["usageMetadata"]["cachedContentTokenCount"]

@@ -158,28 +158,31 @@ impl Sampler {
                 c.truncate(k);
             }
         }
-        c.sort_unstable_by(by_logit_desc);
-        let max = c[0].1;
+        let max = c.iter().map(|e| e.1).fold(f32::NEG_INFINITY, f32::max);
         let mut total = 0.0f64;
         for e in c.iter_mut() {
             e.1 = (e.1 - max).exp();
             total += e.1 as f64;
         }
-        if let Some(p) = self.params.top_p {
-            if p < 1.0 {
-                let mut cum = 0.0f64;
-                let mut keep = c.len();
-                for (i, e) in c.iter().enumerate() {
-                    cum += e.1 as f64 / total;
-                    if cum >= p as f64 {
-                        keep = i + 1;
-                        break;
-                    }
+        if let Some(p) = self.params.top_p.filter(|&p| p < 1.0) {
+            c.sort_unstable_by(by_logit_desc);
+            let mut cum = 0.0f64;
+            let mut keep = c.len();
+            for (i, e) in c.iter().enumerate() {
+                cum += e.1 as f64 / total;
+                if cum >= p as f64 {
+                    keep = i + 1;
+                    break;
                 }
-                c.truncate(keep);
-                total = c.iter().map(|e| e.1 as f64).sum();
             }
+            c.truncate(keep);
+            total = c.iter().map(|e| e.1 as f64).sum();
         }
+        // Draw in token order, not probability order: two near-equal logits
+        // that swap places under a last-digit difference (another batch
+        // shape, a reused KV prefix) then move the draw's boundaries by that
+        // difference only, instead of swapping which token a draw lands on.
+        c.sort_unstable_by_key(|e| e.0);
         let mut r = self.rng.random::<f64>() * total;
         for e in c.iter() {
             r -= e.1 as f64;
