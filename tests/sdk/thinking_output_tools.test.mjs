@@ -556,47 +556,40 @@ function assertToolReply(response, { reasons, maxTokens }) {
   assert.equal(u.totalTokenCount, u.promptTokenCount + (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0));
 }
 
-test("mode ANY: a functionCall valid against its declaration, finishReason STOP", async () => {
+/** Mode ANY over SEEDS at temperature 1: every reply calls one of `expect`, validly. */
+async function assertForcedCalls({ contents = ASK, declarations, allowed, expect = declarations }) {
   const maxOutputTokens = await outputBudget(200);
   for (const seed of SEEDS) {
     const response = await ai.models.generateContent({
       model: MODEL,
-      contents: ASK,
+      contents,
       config: {
         maxOutputTokens,
         seed,
         temperature: 1,
         thinkingConfig: { thinkingBudget: 0 },
-        tools: [{ functionDeclarations: [WEATHER] }],
-        toolConfig: toolConfig(FunctionCallingConfigMode.ANY),
+        tools: [{ functionDeclarations: declarations }],
+        toolConfig: toolConfig(FunctionCallingConfigMode.ANY, allowed),
       },
     });
     assertToolReply(response, { reasons: ["STOP"], maxTokens: maxOutputTokens });
     assert.ok(response.functionCalls?.length >= 1, "response.functionCalls is not empty");
     assert.deepEqual(response.functionCalls, callsOf(response));
-    for (const call of response.functionCalls) assertCall(call, [WEATHER]);
+    for (const call of response.functionCalls) assertCall(call, expect);
   }
+}
+
+test("mode ANY: a functionCall valid against its declaration, finishReason STOP", async () => {
+  await assertForcedCalls({ declarations: [WEATHER] });
 });
 
 test("mode ANY with allowedFunctionNames: only an allowed function is called", async () => {
-  const maxOutputTokens = await outputBudget(200);
-  for (const seed of SEEDS) {
-    const response = await ai.models.generateContent({
-      model: MODEL,
-      contents: "What time is it in Lyon?",
-      config: {
-        maxOutputTokens,
-        seed,
-        temperature: 1,
-        thinkingConfig: { thinkingBudget: 0 },
-        tools: [{ functionDeclarations: [WEATHER, TIME] }],
-        toolConfig: toolConfig(FunctionCallingConfigMode.ANY, ["get_time"]),
-      },
-    });
-    assertToolReply(response, { reasons: ["STOP"], maxTokens: maxOutputTokens });
-    assert.ok(response.functionCalls?.length >= 1);
-    for (const call of response.functionCalls) assertCall(call, [TIME]);
-  }
+  await assertForcedCalls({
+    contents: "What time is it in Lyon?",
+    declarations: [WEATHER, TIME],
+    allowed: ["get_time"],
+    expect: [TIME],
+  });
 });
 
 test("mode ANY with a parametersJsonSchema declaration", async () => {
@@ -610,24 +603,7 @@ test("mode ANY with a parametersJsonSchema declaration", async () => {
       additionalProperties: false,
     },
   };
-  const maxOutputTokens = await outputBudget(200);
-  for (const seed of SEEDS) {
-    const response = await ai.models.generateContent({
-      model: MODEL,
-      contents: ASK,
-      config: {
-        maxOutputTokens,
-        seed,
-        temperature: 1,
-        thinkingConfig: { thinkingBudget: 0 },
-        tools: [{ functionDeclarations: [decl] }],
-        toolConfig: toolConfig(FunctionCallingConfigMode.ANY),
-      },
-    });
-    assertToolReply(response, { reasons: ["STOP"], maxTokens: maxOutputTokens });
-    assert.ok(response.functionCalls?.length >= 1);
-    for (const call of response.functionCalls) assertCall(call, [decl]);
-  }
+  await assertForcedCalls({ declarations: [decl] });
 });
 
 test("mode NONE: no functionCall parts", async () => {

@@ -156,6 +156,40 @@ pub struct GenerateRequest {
     pub media_resolution: Option<MediaDetail>,
 }
 
+impl Prompt {
+    /// One user turn of text, no system instruction, no tools.
+    pub fn user(text: impl Into<String>) -> Self {
+        Prompt {
+            system: None,
+            turns: vec![Turn {
+                role: Role::User,
+                segments: vec![Segment::Text(text.into())],
+            }],
+            tools: Vec::new(),
+        }
+    }
+}
+
+impl GenerateRequest {
+    /// `prompt` with the defaults of a request that sets nothing else:
+    /// sampling defaults, the model's output limit, one candidate, dynamic
+    /// thinking, no constraint, AUTO function calling.
+    pub fn new(prompt: Prompt) -> Self {
+        GenerateRequest {
+            prompt,
+            sampling: SamplingParams::default(),
+            max_output_tokens: None,
+            stop_sequences: Vec::new(),
+            candidate_count: 1,
+            logprobs: None,
+            thinking: ThinkingBudget::Dynamic,
+            constraint: None,
+            tool_choice: ToolChoice::Auto,
+            media_resolution: None,
+        }
+    }
+}
+
 /// Whether and which functions the model may call.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum ToolChoice {

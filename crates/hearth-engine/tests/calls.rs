@@ -98,31 +98,19 @@ fn run(script: &str) -> Vec<EngineEvent> {
         }),
     )
     .expect("engine");
+    let mut prompt = Prompt::user("weather?");
+    prompt.tools = vec![ToolSpec {
+        name: "get_weather".into(),
+        description: String::new(),
+        parameters: Some(json!({"type": "object"})),
+    }];
     let request = GenerateRequest {
-        prompt: Prompt {
-            system: None,
-            turns: vec![Turn {
-                role: Role::User,
-                segments: vec![Segment::Text("weather?".into())],
-            }],
-            tools: vec![ToolSpec {
-                name: "get_weather".into(),
-                description: String::new(),
-                parameters: Some(json!({"type": "object"})),
-            }],
-        },
         sampling: SamplingParams {
             temperature: 0.0,
             ..SamplingParams::default()
         },
-        max_output_tokens: None,
-        stop_sequences: Vec::new(),
-        candidate_count: 1,
-        logprobs: None,
         thinking: ThinkingBudget::Off,
-        constraint: None,
-        tool_choice: ToolChoice::Auto,
-        media_resolution: None,
+        ..GenerateRequest::new(prompt)
     };
     let mut rx = engine.generate(request).expect("accepted");
     let mut events = Vec::new();

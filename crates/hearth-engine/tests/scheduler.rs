@@ -50,26 +50,12 @@ fn engine(sequences: u32, queue: usize) -> LlmEngine {
 
 fn request(text: &str) -> GenerateRequest {
     GenerateRequest {
-        prompt: Prompt {
-            system: None,
-            turns: vec![Turn {
-                role: Role::User,
-                segments: vec![Segment::Text(text.into())],
-            }],
-            tools: vec![],
-        },
         sampling: SamplingParams {
             temperature: 0.0,
             ..SamplingParams::default()
         },
         max_output_tokens: Some(40),
-        stop_sequences: vec![],
-        candidate_count: 1,
-        logprobs: None,
-        thinking: ThinkingBudget::Dynamic,
-        constraint: None,
-        tool_choice: ToolChoice::Auto,
-        media_resolution: None,
+        ..GenerateRequest::new(Prompt::user(text))
     }
 }
 

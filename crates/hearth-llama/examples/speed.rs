@@ -5,10 +5,7 @@
 
 use std::time::Instant;
 
-use hearth_engine::{
-    Engine, EngineEvent, GenerateRequest, Prompt, Role, SamplingParams, Segment, ThinkingBudget,
-    ToolChoice, Turn,
-};
+use hearth_engine::{Engine, EngineEvent, GenerateRequest, Prompt, SamplingParams};
 use hearth_llama::{load_engine, LoadOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,31 +27,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Words chosen so that the prompt is about `prompt_words` tokens.
     let text = "the quick brown fox jumps over the lazy dog ".repeat(prompt_words.div_ceil(9));
     let request = GenerateRequest {
-        prompt: Prompt {
-            system: None,
-            turns: vec![Turn {
-                role: Role::User,
-                segments: vec![Segment::Text(text.clone())],
-            }],
-            tools: vec![],
-        },
         sampling: SamplingParams {
             temperature: 0.0,
             ..SamplingParams::default()
         },
         max_output_tokens: Some(gen),
-        stop_sequences: vec![],
-        candidate_count: 1,
-        logprobs: None,
-        thinking: ThinkingBudget::Dynamic,
-        constraint: None,
-        tool_choice: ToolChoice::Auto,
-        media_resolution: None,
+        ..GenerateRequest::new(Prompt::user(text.clone()))
     };
     for run in 0..3 {
         // A different prompt each run: the KV of the last one must not be reused.
         let mut request = request.clone();
-        request.prompt.turns[0].segments = vec![Segment::Text(format!("Run {run}: {text}"))];
+        request.prompt = Prompt::user(format!("Run {run}: {text}"));
         let start = Instant::now();
         let mut rx = engine.generate(request)?;
         let (mut prompt, mut cached, mut first, mut tokens) = (0u32, 0u32, None, 0u32);

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use hearth_engine::{
-    Engine, EngineEvent, FinishReason, GenerateRequest, OutputConstraint, Prompt, Role,
-    SamplingParams, Segment, TextKind, ThinkingBudget, ToolChoice, ToolSpec, Turn,
+    Engine, EngineEvent, FinishReason, GenerateRequest, OutputConstraint, Prompt, SamplingParams,
+    TextKind, ThinkingBudget, ToolChoice, ToolSpec,
 };
 use hearth_llama::{load_engine, ContextOptions, LoadOptions};
 use serde_json::{json, Value};
@@ -31,27 +31,14 @@ fn engine(name: &str) -> hearth_engine::llm::LlmEngine {
 
 fn request(text: &str, seed: u64, max: u32) -> GenerateRequest {
     GenerateRequest {
-        prompt: Prompt {
-            system: None,
-            turns: vec![Turn {
-                role: Role::User,
-                segments: vec![Segment::Text(text.into())],
-            }],
-            tools: Vec::new(),
-        },
         sampling: SamplingParams {
             temperature: 1.0,
             seed: Some(seed),
             ..SamplingParams::default()
         },
         max_output_tokens: Some(max),
-        stop_sequences: Vec::new(),
-        candidate_count: 1,
-        logprobs: None,
         thinking: ThinkingBudget::Off,
-        constraint: None,
-        tool_choice: ToolChoice::Auto,
-        media_resolution: None,
+        ..GenerateRequest::new(Prompt::user(text))
     }
 }
 

@@ -52,28 +52,19 @@ fn tools() -> Vec<ToolSpec> {
 }
 
 fn request(seed: u64) -> GenerateRequest {
+    let mut prompt = Prompt::user("Weather in Paris?");
+    prompt.system = Some("Be brief.".into());
+    prompt.tools = tools();
     GenerateRequest {
-        prompt: Prompt {
-            system: Some("Be brief.".into()),
-            turns: vec![Turn {
-                role: Role::User,
-                segments: vec![Segment::Text("Weather in Paris?".into())],
-            }],
-            tools: tools(),
-        },
         sampling: SamplingParams {
             temperature: 1.0,
             seed: Some(seed),
             ..SamplingParams::default()
         },
         max_output_tokens: Some(200),
-        stop_sequences: Vec::new(),
-        candidate_count: 1,
-        logprobs: None,
         thinking: ThinkingBudget::Off,
-        constraint: None,
         tool_choice: ToolChoice::Any(Vec::new()),
-        media_resolution: None,
+        ..GenerateRequest::new(prompt)
     }
 }
 
