@@ -486,13 +486,28 @@ impl Engine for LlmEngine {
     }
 
     fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
-        let (plan, options) = self.plan(&request)?;
+        let (mut plan, options) = self.plan(&request)?;
         let tokens = self.tokens(&request.prompt, &options)?;
         if tokens.is_empty() {
             return Err(EngineError::InvalidRequest {
                 field: Some("contents".into()),
                 message: "the conversation renders to an empty prompt".into(),
             });
+        }
+        if let Some(m) = &self.markers {
+            // The template may open the thought itself (always-thinking
+            // models): the last opening marker comes after the last closing one.
+            let last = |t: Option<&i32>| t.and_then(|t| tokens.iter().rposition(|x| x == t));
+            if last(m.open.first()) > last(m.close.first()) {
+                plan.opened = true;
+                if let ThinkPlan::Off { .. } = plan.think {
+                    // Thinking off on a model that was made to think: close it at once.
+                    plan.think = ThinkPlan::On {
+                        markers: m.clone(),
+                        budget: 0,
+                    };
+                }
+            }
         }
         let limit = self.info.context_length as usize;
         if tokens.len() >= limit {

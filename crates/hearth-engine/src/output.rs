@@ -126,6 +126,9 @@ pub struct OutputPlan {
     pub ends: Arc<Vec<i32>>,
     /// Thinking markup, banned in the answer (a thought comes first or never).
     pub markup: Vec<i32>,
+    /// The prompt itself ends inside an open thought (templates that always
+    /// think, such as DeepSeek R1's, write the opening marker themselves).
+    pub opened: bool,
 }
 
 impl OutputPlan {
@@ -136,16 +139,29 @@ impl OutputPlan {
             tools: None,
             ends,
             markup: Vec::new(),
+            opened: false,
         }
     }
 
     pub fn start(&self) -> Output {
-        let (phase, forced) = match &self.think {
+        let (phase, forced, tail) = match &self.think {
+            // The prompt opened the thought: no second opening; a budget
+            // too small for anything but the closing marker closes it at once.
+            ThinkPlan::On { markers, budget } if self.opened => (
+                Phase::Think { count: 0 },
+                if markers.close.len() as u32 >= *budget {
+                    markers.close.iter().copied().collect()
+                } else {
+                    VecDeque::new()
+                },
+                markers.open.clone(),
+            ),
             ThinkPlan::On { markers, .. } => (
                 Phase::Think { count: 0 },
                 markers.open.iter().copied().collect(),
+                Vec::new(),
             ),
-            ThinkPlan::Off { .. } => (Phase::Answer, VecDeque::new()),
+            ThinkPlan::Off { .. } => (Phase::Answer, VecDeque::new(), Vec::new()),
         };
         let mut banned = match &self.think {
             ThinkPlan::Off { banned } => banned.clone(),
@@ -162,7 +178,7 @@ impl OutputPlan {
             matcher: self.matcher.as_ref().map(Matcher::deep_clone),
             banned,
             ends: self.ends.clone(),
-            tail: Vec::new(),
+            tail,
             failed: None,
         }
     }
@@ -555,6 +571,7 @@ mod tests {
             tools: None,
             ends: Arc::new(vec![0]),
             markup: vec![7, 8],
+            opened: false,
         };
         let mut o = plan.start();
         assert_eq!(o.forced(), Some(7));
@@ -578,6 +595,31 @@ mod tests {
         // The model closing by itself ends the thought too.
         let mut o = plan.start();
         o.accept(7);
+        assert!(o.accept(8).markup);
+        assert!(!o.thinking());
+        // A prompt that opened the thought: no second opening, and the
+        // first token is thought text, not markup.
+        let mut plan = plan;
+        plan.opened = true;
+        let mut o = plan.start();
+        assert_eq!(o.forced(), None);
+        assert_eq!(
+            o.accept(3),
+            Accepted {
+                kind: TextKind::Thought,
+                markup: false
+            }
+        );
+        // ... and with budget 0 (thinking off) it is closed at once.
+        plan.think = ThinkPlan::On {
+            markers: ThinkMarkers {
+                open: vec![7],
+                close: vec![8],
+            },
+            budget: 0,
+        };
+        let mut o = plan.start();
+        assert_eq!(o.forced(), Some(8));
         assert!(o.accept(8).markup);
         assert!(!o.thinking());
     }

@@ -15,6 +15,16 @@ use serde_json::{json, Value};
 
 fn engine(model: &str, template: &str) -> hearth_engine::llm::LlmEngine {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join(format!(
+        "../../../shared/fixtures/chat-templates/{template}.jinja"
+    ));
+    let source =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    engine_with(model, &source)
+}
+
+fn engine_with(model: &str, source: &str) -> hearth_engine::llm::LlmEngine {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut opts = LoadOptions::new(root.join(format!("../../testdata/models/{model}.gguf")));
     opts.context = ContextOptions {
         sequences: 2,
@@ -24,12 +34,8 @@ fn engine(model: &str, template: &str) -> hearth_engine::llm::LlmEngine {
         kv_f32: false,
         kv_unified: true,
     };
-    let path = root.join(format!(
-        "../../../shared/fixtures/chat-templates/{template}.jinja"
-    ));
-    opts.chat_template =
-        Some(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
-    load_engine(&opts).unwrap_or_else(|e| panic!("{model} + {template}: {e}"))
+    opts.chat_template = Some(source.to_string());
+    load_engine(&opts).unwrap_or_else(|e| panic!("{model}: {e}"))
 }
 
 fn tools() -> Vec<ToolSpec> {
@@ -185,5 +191,41 @@ fn thinking_through_the_real_templates() {
                 first_answer.is_none_or(|i| o.kinds[i..].iter().all(|k| *k == TextKind::Answer))
             );
         }
+    }
+}
+
+#[test]
+fn templates_that_open_the_thought_themselves() {
+    let think = |e: &dyn Engine, budget: ThinkingBudget, seed: u64| {
+        let mut req = request(seed);
+        req.prompt.tools.clear();
+        req.tool_choice = ToolChoice::Auto;
+        req.thinking = budget;
+        req.max_output_tokens = Some(30);
+        run(e, req)
+    };
+    // DeepSeek R1's template writes `<think>\n` after the assistant tag
+    // itself: the engine must not open a second thought.
+    let r1 = engine("qwen3-f32", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B");
+    for seed in 0..6 {
+        let o = think(&r1, ThinkingBudget::Tokens(10), seed);
+        assert!(
+            o.thought_tokens > 0 && o.thought_tokens <= 10,
+            "{}",
+            o.thought_tokens
+        );
+        let first_answer = o.kinds.iter().position(|k| *k == TextKind::Answer);
+        assert!(first_answer.is_none_or(|i| o.kinds[i..].iter().all(|k| *k == TextKind::Answer)));
+    }
+    // A template that always opens the thought, asked not to think: the
+    // thought is closed at once (one closing token), no thought text.
+    let always = "{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%- endfor %}<|im_start|>assistant\n<think>\n";
+    let e = engine_with("qwen3-f32", always);
+    for seed in 0..6 {
+        let o = think(&e, ThinkingBudget::Off, seed);
+        assert_eq!(o.thought_tokens, 1, "seed {seed}");
+        assert!(!o.kinds.contains(&TextKind::Thought), "seed {seed}");
+        let o = think(&e, ThinkingBudget::Tokens(6), seed);
+        assert!(o.thought_tokens > 0 && o.thought_tokens <= 6);
     }
 }
