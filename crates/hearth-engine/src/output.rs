@@ -422,14 +422,18 @@ mod gemma {
 
     const QUOTE: &str = "<|\"|>";
 
+    /// `<|"|>text<|"|>` at the start of `s`: the text and what follows.
+    fn quoted(s: &str) -> Option<(String, &str)> {
+        let rest = s.strip_prefix(QUOTE)?;
+        let end = rest.find(QUOTE)?;
+        Some((rest[..end].to_string(), &rest[end + QUOTE.len()..]))
+    }
+
     pub fn value(s: &str) -> Option<(Value, &str)> {
         let s = s.trim_start();
-        if let Some(rest) = s.strip_prefix(QUOTE) {
-            let end = rest.find(QUOTE)?;
-            return Some((
-                Value::String(rest[..end].to_string()),
-                &rest[end + QUOTE.len()..],
-            ));
+        if s.starts_with(QUOTE) {
+            let (text, rest) = quoted(s)?;
+            return Some((Value::String(text), rest));
         }
         if let Some(mut rest) = s.strip_prefix('{') {
             let mut map = Map::new();
@@ -441,9 +445,8 @@ mod gemma {
                 if !map.is_empty() {
                     rest = rest.strip_prefix(',')?.trim_start();
                 }
-                let (key, r) = if let Some(r) = rest.strip_prefix(QUOTE) {
-                    let end = r.find(QUOTE)?;
-                    (r[..end].to_string(), &r[end + QUOTE.len()..])
+                let (key, r) = if rest.starts_with(QUOTE) {
+                    quoted(rest)?
                 } else {
                     let end = rest.find(':')?;
                     (rest[..end].trim().to_string(), &rest[end..])
