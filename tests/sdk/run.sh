@@ -38,8 +38,7 @@ if [ ! -x "$SDK/.venv/bin/python" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" 
   hash_of "$SDK/requirements.txt" >"$stamp"
 fi
 
-# --- hearth on a free loopback port --------------------------------------------
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# --- hearth on a loopback port the system picks (--port 0) -------------------
 LOG="$(mktemp)"
 FILES_DIR="$(mktemp -d)"
 SERVER_PID=""
@@ -57,21 +56,26 @@ trap 'exit 130' INT TERM
 # Loopback only, with an API key (so the suite also proves that the SDKs send
 # it, and that upload bytes pass on their upload URL alone, as the Python SDK
 # sends them without a key); uploaded files in a fresh directory removed at the end.
+# No port is chosen ahead of time (another process could take it first): the
+# server names the one it got in its log.
 KEY="hearth-sdk-test"
-env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG "$BIN" serve --model "$MODEL" --port "$PORT" \
+env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG -u HEARTH_PORT NO_COLOR=1 "$BIN" serve --model "$MODEL" --port 0 \
   --api-key "$KEY" --files-dir "$FILES_DIR" --max-output-tokens 512 --max-thinking-tokens 16 >"$LOG" 2>&1 &
 SERVER_PID=$!
 
-URL="http://127.0.0.1:$PORT"
+URL=""
 code=000
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1200); do
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "sdk: hearth exited before answering; its log:" >&2
     cat "$LOG" >&2
     exit 1
   fi
-  code="$(curl -s -o /dev/null -w '%{http_code}' -H "x-goog-api-key: $KEY" "$URL/v1beta/models" 2>/dev/null || true)"
-  [ "$code" != 000 ] && break
+  URL="$(grep -o 'listens on http://[0-9.:]*' "$LOG" | head -n1 | sed 's/^listens on //' || true)"
+  if [ -n "$URL" ]; then
+    code="$(curl -s -o /dev/null -w '%{http_code}' -H "x-goog-api-key: $KEY" "$URL/v1beta/models" 2>/dev/null || true)"
+    [ "$code" != 000 ] && break
+  fi
   sleep 0.1
 done
 if [ "$code" != 200 ]; then

@@ -61,6 +61,7 @@ struct ServeArgs {
     /// Address to listen on (loopback by default).
     #[arg(long, env = "HEARTH_HOST", default_value = "127.0.0.1")]
     host: String,
+    /// Port to listen on (0: a free one, named in the log).
     #[arg(long, short = 'p', env = "HEARTH_PORT", default_value_t = 8080)]
     port: u16,
     /// API keys accepted in x-goog-api-key or ?key= (none: no key needed).
@@ -207,7 +208,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!("hearth listens on http://{addr} (Gemini API under /v1 and /v1beta)");
+    // With --port 0 the system picks a free port: the line below names the
+    // real one (the tests read it, so no other process can take it first).
+    let bound = listener.local_addr().unwrap_or(addr);
+    tracing::info!("hearth listens on http://{bound} (Gemini API under /v1 and /v1beta)");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
@@ -240,23 +244,35 @@ async fn open_files(args: &ServeArgs) -> anyhow::Result<Arc<hearth_store::Store>
     Ok(Arc::new(store))
 }
 
-/// Resolves on SIGINT or SIGTERM; in-flight requests then finish.
+/// Resolves on SIGINT or SIGTERM; in-flight requests then finish. A signal
+/// handler that cannot be installed is logged and never fires: it must not
+/// stop the server the moment it starts.
 async fn shutdown() {
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for SIGINT ({e}); stop hearth with SIGTERM");
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                if s.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); stop hearth with SIGINT");
+                std::future::pending::<()>().await;
+            }
         }
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    let which = tokio::select! {
+        () = ctrl_c => "SIGINT",
+        () = term => "SIGTERM",
+    };
+    tracing::info!("{which}: shutting down, finishing in-flight requests");
 }

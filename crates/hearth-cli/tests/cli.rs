@@ -7,8 +7,9 @@ mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{free_port, model_path};
+use support::{model_path, spawn_serve, Spawned};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_hearth")
@@ -24,6 +25,13 @@ fn temp_dir(name: &str) -> PathBuf {
 struct Server {
     child: Child,
     url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
 }
 
 impl Drop for Server {
@@ -33,35 +41,25 @@ impl Drop for Server {
     }
 }
 
-/// `hearth serve --config <file>` with the settings in a TOML file.
+/// `hearth serve --config <file>` with the settings in a TOML file (the port
+/// is 0: the system picks a free one, which the server names in its log).
 fn serve(dir: &Path) -> Server {
-    let port = free_port();
     let config = dir.join("hearth.toml");
     std::fs::write(
         &config,
         format!(
-            "model = [{:?}]\nport = {port}\nparallel = 2\nctx = 512\nthreads = 2\nmax_thinking_tokens = 3\nalias = [\"gemini-*=qwen3-f32\"]\n",
+            "model = [{:?}]\nparallel = 2\nctx = 512\nthreads = 2\nmax_thinking_tokens = 3\nalias = [\"gemini-*=qwen3-f32\"]\n",
             model_path().display().to_string()
         ),
     )
     .expect("write config");
-    let child = Command::new(bin())
-        .args(["serve", "--config"])
+    let mut cmd = Command::new(bin());
+    cmd.args(["serve", "--config"])
         .arg(&config)
         .env("HEARTH_FILES_DIR", dir.join("files"))
-        .env_remove("HEARTH_MODEL")
-        .env_remove("HEARTH_PORT")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hearth serve");
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "hearth did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Server { child, url }
+        .env_remove("HEARTH_MODEL");
+    let Spawned { child, url, log } = spawn_serve(cmd);
+    Server { child, url, log }
 }
 
 fn hearth(server: &Server, args: &[&str], stdin: Option<&str>) -> Output {
@@ -102,7 +100,11 @@ fn serve_generate_chat_models_and_shutdown() {
         "8",
     ];
     let first = hearth(&server, &args, None);
-    assert!(first.status.success(), "{first:?}");
+    assert!(
+        first.status.success(),
+        "{first:?}\nserver log:\n{}",
+        server.log()
+    );
     assert!(!stdout(&first).trim().is_empty());
     let again = hearth(&server, &args, None);
     assert_eq!(stdout(&first), stdout(&again));

@@ -7,13 +7,13 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::{free_port, model_path};
+use support::{model_path, spawn_serve, Spawned};
 
 const KEY: &str = "files-e2e-key";
 const CHUNK: usize = 8 * 1024 * 1024;
@@ -24,27 +24,24 @@ struct Server {
 }
 
 impl Server {
-    /// `hearth serve` on the tiny model with its files in `files_dir`.
+    /// `hearth serve` on the tiny model with its files in `files_dir`, on a
+    /// port the system picks.
     fn start(files_dir: &Path) -> Server {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        cmd.arg("serve")
             .arg("--model")
             .arg(model_path())
-            .args(["--port", &port.to_string(), "--api-key", KEY])
+            .args(["--api-key", KEY])
             .args(["--parallel", "1", "--ctx", "256", "--threads", "2"])
             .arg("--files-dir")
             .arg(files_dir)
-            .env_remove("HEARTH_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start hearth serve");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "hearth did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            .env_remove("HEARTH_CONFIG");
+        let Spawned { child, url, .. } = spawn_serve(cmd);
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port in the logged URL");
         Server { child, port }
     }
 
