@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 /// File keys and the environment variables they stand for.
 const KEYS: &[(&str, &str)] = &[
     ("model", "HEARTH_MODEL"),
+    ("mmproj", "HEARTH_MMPROJ"),
     ("host", "HEARTH_HOST"),
     ("port", "HEARTH_PORT"),
     ("api-key", "HEARTH_API_KEYS"),

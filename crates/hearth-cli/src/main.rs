@@ -58,6 +58,12 @@ struct ServeArgs {
     /// GGUF repositories (owner/repo, owner/repo:Q8_0, owner/repo/file.gguf).
     #[arg(long = "model", short = 'm', env = "HEARTH_MODEL", value_delimiter = ',', default_value = DEFAULT_MODEL)]
     models: Vec<String>,
+    /// Multimodal projectors (mmproj GGUF paths, or hub files as
+    /// owner/repo/mmproj-F16.gguf), in the order of --model:
+    /// the n-th is loaded for the n-th model, which then reads images. An
+    /// empty entry skips a model ("--mmproj ,vision-mmproj.gguf").
+    #[arg(long = "mmproj", env = "HEARTH_MMPROJ", value_delimiter = ',')]
+    mmproj: Vec<String>,
     /// Address to listen on (loopback by default).
     #[arg(long, env = "HEARTH_HOST", default_value = "127.0.0.1")]
     host: String,
@@ -167,7 +173,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let files = open_files(&args).await?;
     let mut engines: Vec<Arc<dyn Engine>> = Vec::new();
-    for spec in &args.models {
+    if args.mmproj.len() > args.models.len() {
+        bail!(
+            "{} --mmproj projectors for {} --model models: the n-th projector goes with the n-th model",
+            args.mmproj.len(),
+            args.models.len()
+        );
+    }
+    for (index, spec) in args.models.iter().enumerate() {
         let parsed = ModelSpec::parse(spec);
         let path = tokio::task::spawn_blocking(move || hearth_llama::hub::resolve(&parsed))
             .await
@@ -184,6 +197,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         opts.gpu_layers = args.gpu_layers;
         opts.max_output_tokens = args.max_output_tokens.max(1);
         opts.max_thinking_tokens = args.max_thinking_tokens;
+        if let Some(proj) = args
+            .mmproj
+            .get(index)
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+        {
+            let parsed = ModelSpec::parse(proj);
+            if let ModelSpec::Hub {
+                repo,
+                file: hearth_llama::hub::FileChoice::Quant(_),
+            } = &parsed
+            {
+                bail!("--mmproj {proj}: name the projector file of the repository, as {repo}/mmproj-<type>.gguf");
+            }
+            let resolved = tokio::task::spawn_blocking(move || hearth_llama::hub::resolve(&parsed))
+                .await
+                .context("the download thread panicked")??;
+            opts.mmproj = Some(resolved);
+        }
         tracing::info!("loading {}", path.display());
         let path_shown = path.display().to_string();
         let engine = tokio::task::spawn_blocking(move || hearth_llama::load_engine(&opts))

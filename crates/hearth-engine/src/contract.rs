@@ -257,6 +257,8 @@ pub enum EngineEvent {
         prompt_tokens: u32,
         /// Prompt tokens whose KV was reused from an earlier request.
         cached_tokens: u32,
+        /// Prompt positions filled by images (included in `prompt_tokens`).
+        image_tokens: u32,
     },
     Delta {
         candidate: u32,

@@ -10,7 +10,7 @@ use crate::contract::*;
 use crate::grammar::{self, Grammars};
 use crate::output::{Dialect, OutputPlan, ThinkMarkers, ThinkPlan, ToolPlan};
 use crate::replies::ReplyMemory;
-use crate::runner::{Runner, Tokenizer};
+use crate::runner::{MediaPrompt, MediaReader, Runner, Tokenizer};
 use crate::scheduler::{self, Job, SchedulerConfig};
 use crate::template::{hf_messages, ChatTemplate, TemplateError};
 
@@ -69,6 +69,8 @@ pub struct LlmEngine {
     native_tools: bool,
     /// llguidance over this vocabulary, built on first use.
     grammars: OnceLock<Result<Arc<Grammars>, String>>,
+    /// The multimodal projector, when one is loaded.
+    media: Option<Arc<dyn MediaReader>>,
 }
 
 impl LlmEngine {
@@ -145,7 +147,16 @@ impl LlmEngine {
             dialect,
             native_tools,
             grammars: OnceLock::new(),
+            media: None,
         })
+    }
+
+    /// Reads media through `reader` (the model's multimodal projector): the
+    /// model then accepts the media kinds it names.
+    pub fn with_media(mut self, reader: Arc<dyn MediaReader>) -> Self {
+        self.info.capabilities.media = reader.kinds();
+        self.media = Some(reader);
+        self
     }
 
     fn grammars(&self) -> Result<Arc<Grammars>, EngineError> {
@@ -399,16 +410,103 @@ impl LlmEngine {
         Some(out)
     }
 
-    fn tokens(&self, prompt: &Prompt, options: &RenderOptions) -> Result<Vec<i32>, EngineError> {
+    /// The prompt's tokens, and what the runner prefills when it holds media.
+    fn tokens(
+        &self,
+        prompt: &Prompt,
+        options: &RenderOptions,
+    ) -> Result<(Vec<i32>, Option<MediaPrompt>), EngineError> {
         let inlined = self.with_inline_tools(prompt);
         let prompt = inlined.as_ref().unwrap_or(prompt);
+        let has_media = prompt
+            .turns
+            .iter()
+            .flat_map(|t| &t.segments)
+            .any(|s| matches!(s, Segment::Media { .. }));
+        if has_media {
+            return self
+                .media_tokens(prompt, options)
+                .map(|(t, m)| (t, Some(m)));
+        }
         let text = self.format.render(prompt, options)?;
+        Ok((self.text_tokens(prompt, &text)?, None))
+    }
+
+    /// Templates that write BOS themselves must not get a second one.
+    fn adds_bos(&self, text: &str) -> bool {
         let meta = self.tokenizer.meta();
-        // Templates that write BOS themselves must not get a second one.
         let has_bos = meta
             .bos_token
             .as_deref()
             .is_some_and(|b| !b.is_empty() && text.starts_with(b));
+        meta.add_bos && !has_bos
+    }
+
+    /// A prompt with media: each item becomes the reader's marker in the
+    /// rendered text, and the reader tokenizes text and media together.
+    fn media_tokens(
+        &self,
+        prompt: &Prompt,
+        options: &RenderOptions,
+    ) -> Result<(Vec<i32>, MediaPrompt), EngineError> {
+        let Some(reader) = &self.media else {
+            return Err(EngineError::InvalidRequest {
+                field: Some("contents".into()),
+                message: format!(
+                    "model '{}' is a text-only model: no multimodal projector is loaded for it",
+                    self.info.id
+                ),
+            });
+        };
+        let marker = reader.marker();
+        let mut marked = prompt.clone();
+        let mut media: Vec<Arc<Vec<u8>>> = Vec::new();
+        for (index, turn) in marked.turns.iter_mut().enumerate() {
+            for seg in &mut turn.segments {
+                match seg {
+                    Segment::Text(t) if t.contains(marker) => {
+                        return Err(EngineError::InvalidRequest {
+                            field: Some(format!("contents[{index}].parts")),
+                            message: format!(
+                                "text may not contain {marker:?}: this model's projector reads it as the place of an image"
+                            ),
+                        })
+                    }
+                    Segment::Media { data, .. } => {
+                        media.push(data.clone());
+                        *seg = Segment::Text(marker.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if marked.system.as_deref().is_some_and(|s| s.contains(marker)) {
+            return Err(EngineError::InvalidRequest {
+                field: Some("system_instruction".into()),
+                message: format!("the system instruction may not contain {marker:?}"),
+            });
+        }
+        let text = self.format.render(&marked, options)?;
+        if text.matches(marker).count() != media.len() {
+            return Err(EngineError::InvalidRequest {
+                field: Some("contents".into()),
+                message: "the model's chat template dropped or repeated a media part of this conversation".into(),
+            });
+        }
+        let bytes: Vec<&[u8]> = media.iter().map(|m| m.as_slice()).collect();
+        let out = reader
+            .tokenize(&text, self.adds_bos(&text), &bytes)
+            .map_err(|e| EngineError::InvalidRequest {
+                field: Some("contents".into()),
+                message: format!("cannot read the media of this request: {e}"),
+            })?;
+        Ok((out.tokens, out.prompt))
+    }
+
+    /// A text-only prompt; earlier replies of this model go back as the ids
+    /// it generated.
+    fn text_tokens(&self, prompt: &Prompt, text: &str) -> Result<Vec<i32>, EngineError> {
+        let bos = self.adds_bos(text);
         let encode = |piece: &str, bos: bool| {
             self.tokenizer
                 .encode(piece, bos)
@@ -435,18 +533,15 @@ impl LlmEngine {
                 continue;
             };
             if at > cursor {
-                out.extend(encode(
-                    &text[cursor..at],
-                    meta.add_bos && !has_bos && cursor == 0,
-                )?);
-            } else if cursor == 0 && meta.add_bos && !has_bos {
+                out.extend(encode(&text[cursor..at], bos && cursor == 0)?);
+            } else if cursor == 0 && bos {
                 out.extend(encode("", true)?);
             }
             out.extend(ids);
             cursor = at + len;
         }
         if cursor == 0 {
-            return encode(&text, meta.add_bos && !has_bos);
+            return encode(text, bos);
         }
         if cursor < text.len() {
             out.extend(encode(&text[cursor..], false)?);
@@ -482,12 +577,12 @@ impl Engine for LlmEngine {
     }
 
     fn count_tokens(&self, prompt: &Prompt) -> Result<u32, EngineError> {
-        Ok(self.tokens(prompt, &RenderOptions::default())?.len() as u32)
+        Ok(self.tokens(prompt, &RenderOptions::default())?.0.len() as u32)
     }
 
     fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         let (mut plan, options) = self.plan(&request)?;
-        let tokens = self.tokens(&request.prompt, &options)?;
+        let (tokens, media) = self.tokens(&request.prompt, &options)?;
         if tokens.is_empty() {
             return Err(EngineError::InvalidRequest {
                 field: Some("contents".into()),
@@ -530,6 +625,7 @@ impl Engine for LlmEngine {
             request,
             max_tokens,
             plan,
+            media,
             events: tx,
         };
         self.jobs.try_send(job).map_err(|e| match e {

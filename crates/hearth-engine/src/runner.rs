@@ -65,6 +65,42 @@ pub struct BatchToken {
     pub logits: bool,
 }
 
+/// A prompt holding media, tokenized by a [`MediaReader`]: what the runner
+/// prefills, opaque to the engine (llama.cpp's mtmd chunks in hearth-llama).
+pub type MediaPrompt = Box<dyn std::any::Any + Send>;
+
+/// A prompt with media after tokenization.
+pub struct MediaTokens {
+    /// One entry per KV position: the text tokens, and [`MEDIA_POSITION`] for
+    /// every position a media item fills. Prefix reuse never matches across
+    /// media (no text token equals the placeholder), and the text before the
+    /// first media item stays reusable by later text-only prompts.
+    pub tokens: Vec<i32>,
+    /// What the runner prefills.
+    pub prompt: MediaPrompt,
+}
+
+/// The placeholder of a KV position filled by media.
+pub const MEDIA_POSITION: i32 = -1;
+
+/// Reads media (images ...) into the model's embedding space: a multimodal
+/// projector beside the language model. Shared across threads.
+pub trait MediaReader: Send + Sync {
+    /// Media kinds read, as MIME type prefixes ("image/").
+    fn kinds(&self) -> Vec<String>;
+    /// The text that stands for one media item in the rendered prompt.
+    fn marker(&self) -> &str;
+    /// Tokenizes rendered text whose markers stand, in order, for `media`
+    /// (encoded files such as PNG or JPEG). Errors are the caller's: bad or
+    /// unreadable media.
+    fn tokenize(
+        &self,
+        text: &str,
+        add_bos: bool,
+        media: &[&[u8]],
+    ) -> Result<MediaTokens, RunnerError>;
+}
+
 /// Runs the model. Owned by the engine thread alone.
 pub trait Runner {
     /// Total KV cells (tokens) shared by all sequences.
@@ -83,4 +119,11 @@ pub trait Runner {
     fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) -> bool;
     /// Makes `dst` share `src`'s KV for positions [from, to).
     fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>);
+    /// Prefills a whole prompt with media (from a [`MediaReader`] of the
+    /// same model) into the empty sequence `seq`; returns the logits of its
+    /// last position.
+    fn prefill_media(&mut self, seq: u32, prompt: &MediaPrompt) -> Result<Vec<f32>, RunnerError> {
+        let _ = (seq, prompt);
+        Err(RunnerError::Decode("this runner reads no media".into()))
+    }
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::contract::*;
 use crate::output::{CallScanner, Dialect, Output, OutputPlan, Piece, ToolPlan};
 use crate::replies::ReplyMemory;
-use crate::runner::{BatchToken, Runner, Tokenizer};
+use crate::runner::{BatchToken, MediaPrompt, Runner, Tokenizer, MEDIA_POSITION};
 use crate::sampler::{log_sum_exp, Sampled, Sampler};
 use crate::text::{StopMatcher, Utf8Assembler};
 
@@ -23,6 +23,9 @@ pub struct Job {
     pub max_tokens: u32,
     /// Thinking, the answer's constraint, function calls.
     pub plan: OutputPlan,
+    /// A prompt holding media: prefilled whole by the runner (`tokens` then
+    /// has a placeholder at each media position).
+    pub media: Option<MediaPrompt>,
     pub events: mpsc::UnboundedSender<EngineEvent>,
 }
 
@@ -48,6 +51,8 @@ struct Sequence {
     in_kv: usize,
     /// Waits for the first candidate's prefill, then forks from it.
     fork_of: Option<u32>,
+    /// A prompt with media, not prefilled yet (the runner prefills it whole).
+    media: Option<MediaPrompt>,
     generated: Vec<i32>,
     /// The sampled token not yet decoded.
     next: Option<i32>,
@@ -144,10 +149,18 @@ impl Scheduler {
             self.wait_for_room(n);
         }
         let prompt = Arc::new(job.tokens);
-        let (first_seq, reused) = self.take_best_prefix(&prompt);
+        let mut media = job.media;
+        // A prompt with media is prefilled whole, from position 0.
+        let (first_seq, reused) = if media.is_some() {
+            let Some(seq) = self.take_lru() else { return };
+            (seq, 0)
+        } else {
+            self.take_best_prefix(&prompt)
+        };
         let _ = job.events.send(EngineEvent::Started {
             prompt_tokens: prompt.len() as u32,
             cached_tokens: reused as u32,
+            image_tokens: prompt.iter().filter(|&&t| t == MEDIA_POSITION).count() as u32,
         });
         let top = job.request.logprobs.unwrap_or(0) as usize;
         for c in 0..n as u32 {
@@ -164,6 +177,7 @@ impl Scheduler {
                 prefilled,
                 in_kv: prefilled,
                 fork_of: (c > 0).then_some(first_seq),
+                media: if c == 0 { media.take() } else { None },
                 generated: Vec::new(),
                 next: None,
                 sampler: Sampler::new(job.request.sampling.clone(), u64::from(c), top)
@@ -243,6 +257,7 @@ impl Scheduler {
     /// One multi-sequence decode, then sampling for every sequence that got logits.
     fn step(&mut self) {
         self.drop_cancelled();
+        self.prefill_one_media();
         if self.active.is_empty() {
             return;
         }
@@ -273,6 +288,7 @@ impl Scheduler {
         for (i, s) in self.active.iter_mut().enumerate() {
             if s.next.is_some()
                 || s.fork_of.is_some()
+                || s.media.is_some()
                 || s.prefilled >= s.prompt.len()
                 || budget == 0
             {
@@ -311,25 +327,71 @@ impl Scheduler {
         let mut done = Vec::new();
         for (i, b) in wants {
             let row = self.runner.logits(b).to_vec();
-            let forks = self.forks_of(i);
-            for j in forks {
-                let (src, dst) = (self.active[i].seq, self.active[j].seq);
-                let len = self.active[i].prompt.len();
-                // The source holds exactly the prompt now: copy all of it
-                // (backends with one KV stream per sequence copy whole streams only).
-                self.runner.seq_copy(src, dst, 0, None);
-                self.active[j].prefilled = len;
-                self.active[j].in_kv = len;
-                self.active[j].fork_of = None;
-                if self.sample_and_emit(j, row.clone()) {
-                    done.push(j);
-                }
+            self.prompt_done(i, row, &mut done);
+        }
+        done.sort_unstable();
+        for i in done.into_iter().rev() {
+            self.release(i);
+        }
+    }
+
+    /// Samples from logits of sequence `i` (after its prompt is in: its
+    /// waiting candidates fork first); finished ones are added to `done`.
+    fn prompt_done(&mut self, i: usize, row: Vec<f32>, done: &mut Vec<usize>) {
+        let forks = self.forks_of(i);
+        for j in forks {
+            let (src, dst) = (self.active[i].seq, self.active[j].seq);
+            let len = self.active[i].prompt.len();
+            // The source holds exactly the prompt now: copy all of it
+            // (backends with one KV stream per sequence copy whole streams only).
+            self.runner.seq_copy(src, dst, 0, None);
+            self.active[j].prefilled = len;
+            self.active[j].in_kv = len;
+            self.active[j].fork_of = None;
+            if self.sample_and_emit(j, row.clone()) {
+                done.push(j);
             }
-            if self.sample_and_emit(i, row) {
+        }
+        if self.sample_and_emit(i, row) {
+            done.push(i);
+        }
+    }
+
+    /// Prefills the first waiting prompt with media, whole, in its own
+    /// decode calls (one per step, so running streams keep flowing between
+    /// them), and samples its first token.
+    fn prefill_one_media(&mut self) {
+        let Some((i, media)) = self
+            .active
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, s)| s.media.take().map(|m| (i, m)))
+        else {
+            return;
+        };
+        let seq = self.active[i].seq;
+        let mut done = Vec::new();
+        match self.runner.prefill_media(seq, &media) {
+            Ok(row) => {
+                let s = &mut self.active[i];
+                s.prefilled = s.prompt.len();
+                s.in_kv = s.prompt.len();
+                self.prompt_done(i, row, &mut done);
+            }
+            Err(e) => {
+                // The request fails (its candidates waiting to fork share its
+                // event channel and go with it); its KV is dropped.
+                let _ = self.active[i]
+                    .events
+                    .send(EngineEvent::Failed(EngineError::Internal(format!(
+                        "reading the prompt's media failed: {e}"
+                    ))));
                 done.push(i);
+                done.extend(self.forks_of(i));
             }
         }
         done.sort_unstable();
+        done.dedup();
         for i in done.into_iter().rev() {
             self.release(i);
         }

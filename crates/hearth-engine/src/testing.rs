@@ -212,6 +212,7 @@ impl Run {
         self.send(EngineEvent::Started {
             prompt_tokens,
             cached_tokens: 0,
+            image_tokens: 0,
         })?;
         for c in 0..self.req.candidate_count {
             self.candidate(c)?;

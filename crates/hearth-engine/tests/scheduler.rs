@@ -81,6 +81,7 @@ async fn collect(mut rx: EventStream, n: usize) -> Outcome {
             EngineEvent::Started {
                 prompt_tokens,
                 cached_tokens,
+                ..
             } => {
                 o.prompt = prompt_tokens;
                 o.cached = cached_tokens;

@@ -47,6 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     EngineEvent::Started {
                         prompt_tokens,
                         cached_tokens,
+                        ..
                     } => (prompt, cached) = (prompt_tokens, cached_tokens),
                     EngineEvent::Delta { .. } if first.is_none() => first = Some(start.elapsed()),
                     EngineEvent::Finished { usage, .. } => tokens = usage.output_tokens,

@@ -4,6 +4,7 @@
 
 pub mod gguf;
 pub mod hub;
+pub mod media;
 pub mod runner;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ pub struct LoadOptions {
     /// A chat template (Jinja source) to use instead of the GGUF's.
     pub chat_template: Option<String>,
     pub queue_limit: usize,
+    /// A multimodal projector GGUF (mmproj) made for this model: the model
+    /// then reads images.
+    pub mmproj: Option<PathBuf>,
 }
 
 impl LoadOptions {
@@ -70,6 +74,7 @@ impl LoadOptions {
             max_thinking_tokens: None,
             chat_template: None,
             queue_limit: 64,
+            mmproj: None,
         }
     }
 }
@@ -212,10 +217,35 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
     let mut ctx = opts.context;
     ctx.ctx_per_sequence = ctx.ctx_per_sequence.min(meta.train_context.max(1));
     let backend = backend()?;
+    let projector = match &opts.mmproj {
+        Some(path) => {
+            tracing::info!("loading the multimodal projector {}", path.display());
+            Some(
+                media::Projector::load(path, model, ctx.threads).map_err(|message| {
+                    LoadError::Model {
+                        path: path.clone(),
+                        message,
+                    }
+                })?,
+            )
+        }
+        None => None,
+    };
+    let runner_projector = projector.clone();
     let factory: RunnerFactory = Box::new(move || {
-        LlamaRunner::new(model, backend, ctx).map(|r| Box::new(r) as Box<dyn Runner>)
+        LlamaRunner::new(model, backend, ctx).map(|r| {
+            let r = match runner_projector {
+                Some(p) => r.with_projector(p),
+                None => r,
+            };
+            Box::new(r) as Box<dyn Runner>
+        })
     });
     let tokenizer = Arc::new(LlamaTokenizer::new(model, meta));
-    LlmEngine::start(config, tokenizer, Arc::new(template), factory)
-        .map_err(|e| LoadError::Engine(e.to_string()))
+    let engine = LlmEngine::start(config, tokenizer, Arc::new(template), factory)
+        .map_err(|e| LoadError::Engine(e.to_string()))?;
+    Ok(match projector {
+        Some(p) => engine.with_media(p),
+        None => engine,
+    })
 }

@@ -2,7 +2,9 @@
 
 use std::num::NonZeroU32;
 
-use hearth_engine::runner::{BatchToken, ModelMeta, Runner, RunnerError, Tokenizer};
+use std::sync::Arc;
+
+use hearth_engine::runner::{BatchToken, MediaPrompt, ModelMeta, Runner, RunnerError, Tokenizer};
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -87,6 +89,7 @@ pub struct LlamaRunner {
     ctx: LlamaContext<'static>,
     batch: LlamaBatch<'static>,
     opts: ContextOptions,
+    projector: Option<Arc<crate::media::Projector>>,
 }
 
 impl LlamaRunner {
@@ -117,7 +120,18 @@ impl LlamaRunner {
             .new_context(backend, params)
             .map_err(|e| format!("cannot create a llama.cpp context of {n_ctx} tokens: {e}"))?;
         let batch = LlamaBatch::new(opts.batch as usize, 1);
-        Ok(LlamaRunner { ctx, batch, opts })
+        Ok(LlamaRunner {
+            ctx,
+            batch,
+            opts,
+            projector: None,
+        })
+    }
+
+    /// Reads media through `projector` (loaded for the same model).
+    pub fn with_projector(mut self, projector: Arc<crate::media::Projector>) -> Self {
+        self.projector = Some(projector);
+        self
     }
 }
 
@@ -175,5 +189,14 @@ impl Runner for LlamaRunner {
         if let Err(e) = self.ctx.copy_kv_cache_seq(s, d, p0, to) {
             tracing::warn!("kv copy {src}->{dst}: {e}");
         }
+    }
+
+    fn prefill_media(&mut self, seq: u32, prompt: &MediaPrompt) -> Result<Vec<f32>, RunnerError> {
+        let Some(projector) = self.projector.clone() else {
+            return Err(RunnerError::Decode(
+                "no multimodal projector is loaded for this model".into(),
+            ));
+        };
+        projector.prefill(&mut self.ctx, seq, prompt, self.opts.batch as usize)
     }
 }

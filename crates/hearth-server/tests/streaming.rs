@@ -146,6 +146,7 @@ impl Engine for FailingEngine {
             EngineEvent::Started {
                 prompt_tokens: 1,
                 cached_tokens: 0,
+                image_tokens: 0,
             },
             EngineEvent::Delta {
                 candidate: 0,

@@ -311,12 +311,14 @@ fn payload_segment(p: Payload<'_>, part: &Part, info: &ModelInfo) -> Result<Segm
         ));
     }
     if !info.capabilities.reads(&base) {
+        let why = if info.capabilities.media.is_empty() {
+            "it is a text-only model (no multimodal projector is loaded for it)".to_string()
+        } else {
+            format!("it reads {}", info.capabilities.media.join(", "))
+        };
         return Err(ApiError::field(
             &field,
-            format!(
-                "model '{}' cannot read {base}: it is a text-only model (no multimodal projector is loaded for it)",
-                info.id
-            ),
+            format!("model '{}' cannot read {base}: {why}", info.id),
         ));
     }
     if part.video_metadata.is_some() && !base.starts_with("video/") {

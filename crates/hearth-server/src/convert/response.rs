@@ -123,6 +123,8 @@ fn function_call_part(id: &Option<String>, name: &str, args: &serde_json::Value)
 struct Usage {
     prompt: u32,
     cached: u32,
+    /// Prompt tokens that are images.
+    images: u32,
     per_candidate: BTreeMap<u32, CandidateUsage>,
 }
 
@@ -133,9 +135,11 @@ impl Usage {
             EngineEvent::Started {
                 prompt_tokens,
                 cached_tokens,
+                image_tokens,
             } => {
                 self.prompt = *prompt_tokens;
                 self.cached = *cached_tokens;
+                self.images = *image_tokens;
             }
             EngineEvent::Delta {
                 candidate,
@@ -162,10 +166,19 @@ impl Usage {
             candidates_token_count: (out > 0).then(|| n(out)),
             thoughts_token_count: (thoughts > 0).then(|| n(thoughts)),
             total_token_count: Some(n(self.prompt + out + thoughts)),
-            prompt_tokens_details: Some(vec![ModalityTokenCount {
-                modality: Modality::Text,
-                token_count: n(self.prompt),
-            }]),
+            prompt_tokens_details: Some(
+                [
+                    (Modality::Text, self.prompt.saturating_sub(self.images)),
+                    (Modality::Image, self.images),
+                ]
+                .into_iter()
+                .filter(|&(m, count)| count > 0 || m == Modality::Text)
+                .map(|(modality, count)| ModalityTokenCount {
+                    modality,
+                    token_count: n(count),
+                })
+                .collect(),
+            ),
             cache_tokens_details: (self.cached > 0).then(|| {
                 vec![ModalityTokenCount {
                     modality: Modality::Text,
