@@ -303,11 +303,12 @@ runpy.run_path(os.path.join(lcpp, "convert_hf_to_gguf.py"), run_name="__main__")
 """
 
 
-def convert(lcpp: Path, hf_dir: Path, out: Path, outtype: str, tokpre: str | None, name: str):
+def convert(lcpp: Path, hf_dir: Path, out: Path, outtype: str, tokpre: str | None, name: str,
+            extra_args: tuple[str, ...] = ()):
     env = dict(os.environ, HEARTH_LCPP=str(lcpp), HEARTH_TOKPRE=tokpre or "",
                TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     cmd = [sys.executable, "-c", CONVERTER_SHIM, str(hf_dir), "--outtype", outtype,
-           "--outfile", str(out), "--model-name", name]
+           "--outfile", str(out), "--model-name", name, *extra_args]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         sys.stderr.write(r.stdout[-5000:] + r.stderr[-8000:])
@@ -426,7 +427,10 @@ def finish_tokenizer_config(d: Path) -> None:
     (d / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2, ensure_ascii=False))
 
 
-def train_gemma3_spm(d: Path) -> None:
+GEMMA3_USER_DEFINED = ["<start_of_turn>", "<end_of_turn>"]
+
+
+def train_gemma3_spm(d: Path, extra_user_defined: tuple[str, ...] = ()) -> None:
     import sentencepiece as spm
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
@@ -435,7 +439,8 @@ def train_gemma3_spm(d: Path) -> None:
         split_digits=True, add_dummy_prefix=False, remove_extra_whitespaces=False,
         normalization_rule_name="identity", allow_whitespace_only_pieces=True, split_by_whitespace=True,
         pad_id=0, eos_id=1, bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>",
-        unk_piece="<unk>", control_symbols=["<mask>"], user_defined_symbols=["<start_of_turn>", "<end_of_turn>"],
+        unk_piece="<unk>", control_symbols=["<mask>"],
+        user_defined_symbols=GEMMA3_USER_DEFINED + list(extra_user_defined),
         num_threads=1, shuffle_input_sentence=False, input_sentence_size=0, max_sentencepiece_length=16,
         hard_vocab_limit=False, minloglevel=2,
     )
@@ -445,24 +450,25 @@ def train_gemma3_spm(d: Path) -> None:
 GEMMA3_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>"]
 
 
-def build_gemma3_tokenizer(d: Path) -> dict:
+def build_gemma3_tokenizer(d: Path, extra_specials: tuple[str, ...] = ()) -> dict:
     """SentencePiece BPE (byte fallback, no dummy prefix, split digits) like Gemma 3's tokenizer.model,
-    plus the equivalent tokenizer.json that transformers' GemmaTokenizer builds from it."""
+    plus the equivalent tokenizer.json that transformers' GemmaTokenizer builds from it.
+    extra_specials: more user-defined special pieces (make_vision.py's image tokens)."""
     import sentencepiece as spm
     from transformers import GemmaTokenizer
     from transformers.tokenization_utils_base import generate_merges
-    train_gemma3_spm(d)
+    train_gemma3_spm(d, extra_specials)
     sp = spm.SentencePieceProcessor(model_file=str(d / "tokenizer.model"))
     # what transformers' SentencePieceExtractor does for a BPE .model: merges ordered by piece id
     # (= by descending SentencePiece score, which is the merge priority SPM and llama.cpp use)
     vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
     merges = generate_merges(vocab)
     tok = GemmaTokenizer(vocab=vocab, merges=merges, chat_template=GEMMA3_TEMPLATE, model_max_length=2048,
-                         extra_special_tokens=["<start_of_turn>", "<end_of_turn>"],
+                         extra_special_tokens=GEMMA3_USER_DEFINED + list(extra_specials),
                          add_bos_token=True, add_eos_token=False)
     tok.save_pretrained(str(d))
     finish_tokenizer_config(d)
-    ids = {t: sp.piece_to_id(t) for t in GEMMA3_SPECIALS}
+    ids = {t: sp.piece_to_id(t) for t in GEMMA3_SPECIALS + list(extra_specials)}
     return dict(vocab_size=sp.get_piece_size(), bos=ids["<bos>"], eos=ids["<eos>"],
                 eos_ids=[ids["<eos>"], ids["<end_of_turn>"]], pad=ids["<pad>"], tokpre=None, token_ids=ids)
 
@@ -588,14 +594,16 @@ def prompts_for(tokenizer) -> list[dict]:
     ]
 
 
-def greedy(model, ids: list[int], n: int) -> dict:
+def greedy(model, ids: list[int], n: int, forward=None) -> dict:
+    """forward(ids) -> logits [1, len, vocab]; default model(ids) (make_vision.py adds the image)."""
     import torch
+    forward = forward or (lambda cur: model(torch.tensor([cur])).logits)
     cur = list(ids)
     steps = []
     last_logits = None
     with torch.no_grad():
         for i in range(n):
-            logits = model(torch.tensor([cur])).logits[0, -1].to(torch.float32)
+            logits = forward(cur)[0, -1].to(torch.float32)
             if i == 0:
                 last_logits = logits.clone()
             top = torch.topk(logits, TOPK + 1)

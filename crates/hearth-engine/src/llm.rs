@@ -583,6 +583,15 @@ impl Engine for LlmEngine {
     fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         let (mut plan, options) = self.plan(&request)?;
         let (tokens, media) = self.tokens(&request.prompt, &options)?;
+        if media.is_some() && request.media_resolution.is_some() {
+            return Err(EngineError::InvalidRequest {
+                field: Some("generation_config.media_resolution".into()),
+                message: format!(
+                    "model '{}' reads each image at its projector's own resolution (a fixed number of tokens); mediaResolution cannot change it",
+                    self.info.id
+                ),
+            });
+        }
         if tokens.is_empty() {
             return Err(EngineError::InvalidRequest {
                 field: Some("contents".into()),

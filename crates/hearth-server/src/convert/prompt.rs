@@ -321,6 +321,15 @@ fn payload_segment(p: Payload<'_>, part: &Part, info: &ModelInfo) -> Result<Segm
             format!("model '{}' cannot read {base}: {why}", info.id),
         ));
     }
+    if part.media_resolution.is_some() {
+        return Err(ApiError::field(
+            &format!("{at}.media_resolution"),
+            format!(
+                "model '{}' reads each image at its projector's own resolution (a fixed number of tokens); mediaResolution cannot change it",
+                info.id
+            ),
+        ));
+    }
     if part.video_metadata.is_some() && !base.starts_with("video/") {
         return Err(ApiError::field(
             &format!("{at}.video_metadata"),
