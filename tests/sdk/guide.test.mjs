@@ -16,10 +16,13 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import {
   ApiError,
   GoogleGenAI,
   createPartFromBase64,
+  createPartFromUri,
   createUserContent,
 } from "@google/genai";
 
@@ -283,6 +286,60 @@ test("guide: an image for a text-only model is refused with the documented 400",
       assert.equal(e.code, 400);
       assert.equal(e.status, "INVALID_ARGUMENT");
       assert.match(e.message, /cannot read image\/png/);
+      return true;
+    },
+  );
+});
+
+// The tiny Gemma 3 vision model (run.sh loads it with its projector), and two
+// 64x64 test images standing in for the guide's organ.png.
+const VISION = "gemma3v-f32";
+const IMAGE = fileURLToPath(new URL("../../testdata/images/gemma3v-test.png", import.meta.url));
+const IMAGE2 = fileURLToPath(new URL("../../testdata/images/gemma3v-test2.png", import.meta.url));
+const IMAGE_TOKENS = 4; // mm_tokens_per_image of the tiny projector
+
+test("guide: an uploaded image, referred to by its URI, is read by a vision model", async () => {
+  // Exactly the guide's example, with the vision model's name.
+  const image = await ai.files.upload({ file: IMAGE });
+  assert.equal(image.mimeType, "image/png");
+  const request = (part) => ({
+    model: VISION,
+    contents: [createUserContent(["Tell me about this instrument", part])],
+    config: { temperature: 0, maxOutputTokens: 8, responseLogprobs: true },
+  });
+  const response = await ai.models.generateContent(request(createPartFromUri(image.uri, image.mimeType)));
+  const cand = response.candidates[0];
+  assert.ok(["STOP", "MAX_TOKENS"].includes(cand.finishReason), cand.finishReason);
+  const usage = response.usageMetadata;
+  assert.deepEqual(
+    usage.promptTokensDetails.find((d) => d.modality === "IMAGE"),
+    { modality: "IMAGE", tokenCount: IMAGE_TOKENS },
+  );
+  const text = usage.promptTokensDetails.find((d) => d.modality === "TEXT").tokenCount;
+  assert.equal(text + IMAGE_TOKENS, usage.promptTokenCount);
+  // countTokens counts the image too.
+  const counted = await ai.models.countTokens({
+    model: VISION,
+    contents: [createUserContent(["Tell me about this instrument", createPartFromUri(image.uri, image.mimeType)])],
+  });
+  assert.equal(counted.totalTokens, usage.promptTokenCount);
+  // Streamed = unary at temperature 0, the same image sent inline this time.
+  const inline = createPartFromBase64(readFileSync(IMAGE).toString("base64"), "image/png");
+  let streamed = "";
+  for await (const chunk of await ai.models.generateContentStream(request(inline))) streamed += chunk.text ?? "";
+  assert.equal(streamed, response.text ?? "");
+  // The model reads the pixels: another image, another first-token distribution.
+  const other = await ai.models.generateContent(
+    request(createPartFromBase64(readFileSync(IMAGE2).toString("base64"), "image/png")),
+  );
+  const first = (r) => r.candidates[0].logprobsResult.chosenCandidates[0].logProbability;
+  assert.notEqual(first(other), first(response));
+  // A format the projector cannot decode is a 400 naming the part.
+  await assert.rejects(
+    ai.models.generateContent(request(createPartFromBase64(PNG_1X1, "image/webp"))),
+    (err) => {
+      assert.equal(err.status, 400);
+      assert.match(errorBody(err).message, /cannot read image\/webp/);
       return true;
     },
   );

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SDK conformance suite: the text-generation guide's examples through the official
 # SDKs (@google/genai 3.1.0 with node --test, google-genai 3.6.1 with pytest)
-# against a real hearth on the tiny Qwen 3 test model.
+# against a real hearth on the tiny Qwen 3 test model (the default, so gemini-*
+# names reach it), beside the tiny Gemma 3 vision model with its projector
+# (models/gemma3v-f32) for the guide's image example.
 #
 # Usage (from anywhere): bash tests/sdk/run.sh
 #   HEARTH_BIN=path/to/hearth   the server binary (default: target/debug/hearth)
@@ -18,6 +20,8 @@ BIN="${HEARTH_BIN:-target/debug/hearth}"
 MODEL="${HEARTH_SDK_MODEL:-testdata/models/qwen3-f32.gguf}"
 [ -x "$BIN" ] || { echo "sdk: $BIN not found or not executable (build it, or set HEARTH_BIN)" >&2; exit 2; }
 [ -f "$MODEL" ] || { echo "sdk: model $MODEL not found" >&2; exit 2; }
+VISION="testdata/models/gemma3v-f32.gguf"
+MMPROJ="testdata/models/gemma3v-mmproj-f32.gguf"
 
 hash_of() { sha256sum "$1" | cut -d' ' -f1; }
 
@@ -59,7 +63,7 @@ trap 'exit 130' INT TERM
 # No port is chosen ahead of time (another process could take it first): the
 # server names the one it got in its log.
 KEY="hearth-sdk-test"
-env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG -u HEARTH_PORT NO_COLOR=1 "$BIN" serve --model "$MODEL" --port 0 \
+env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG -u HEARTH_PORT -u HEARTH_MMPROJ NO_COLOR=1 "$BIN" serve --model "$MODEL,$VISION" --mmproj ",$MMPROJ" --port 0 \
   --api-key "$KEY" --files-dir "$FILES_DIR" --max-output-tokens 512 --max-thinking-tokens 16 >"$LOG" 2>&1 &
 SERVER_PID=$!
 

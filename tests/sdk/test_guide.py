@@ -248,6 +248,62 @@ def test_inline_image_is_400_for_text_only_model(client):
     assert "cannot read image/png" in exc.value.message
 
 
+# The tiny Gemma 3 vision model (run.sh loads it with its projector), and two
+# 64x64 test images standing in for the guide's organ.png.
+VISION = "gemma3v-f32"
+IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testdata", "images")
+IMAGE = os.path.join(IMAGES, "gemma3v-test.png")
+IMAGE2 = os.path.join(IMAGES, "gemma3v-test2.png")
+IMAGE_TOKENS = 4  # mm_tokens_per_image of the tiny projector
+
+
+def test_uploaded_image_by_uri_is_read_by_a_vision_model(client):
+    """Guide: upload an image, then refer to it by URI (with the vision model's name)."""
+    image = client.files.upload(file=IMAGE)
+    assert image.mime_type == "image/png"
+    config = types.GenerateContentConfig(temperature=0, max_output_tokens=8, response_logprobs=True)
+    contents = ["Tell me about this instrument", image]
+    response = client.models.generate_content(model=VISION, contents=contents, config=config)
+    cand = response.candidates[0]
+    assert cand.finish_reason in (types.FinishReason.STOP, types.FinishReason.MAX_TOKENS)
+    usage = response.usage_metadata
+    by_modality = {d.modality: d.token_count for d in usage.prompt_tokens_details}
+    assert by_modality[types.MediaModality.IMAGE] == IMAGE_TOKENS
+    assert by_modality[types.MediaModality.TEXT] + IMAGE_TOKENS == usage.prompt_token_count
+    counted = client.models.count_tokens(model=VISION, contents=contents)
+    assert counted.total_tokens == usage.prompt_token_count
+    # Streamed = unary at temperature 0, the same image sent inline this time.
+    with open(IMAGE, "rb") as f:
+        inline = types.Part.from_bytes(data=f.read(), mime_type="image/png")
+    streamed = "".join(
+        c.text or ""
+        for c in client.models.generate_content_stream(
+            model=VISION, contents=["Tell me about this instrument", inline], config=config
+        )
+    )
+    assert streamed == (response.text or "")
+    # The model reads the pixels: another image, another first-token distribution.
+    with open(IMAGE2, "rb") as f:
+        other_part = types.Part.from_bytes(data=f.read(), mime_type="image/png")
+    other = client.models.generate_content(
+        model=VISION, contents=["Tell me about this instrument", other_part], config=config
+    )
+
+    def first(r):
+        return r.candidates[0].logprobs_result.chosen_candidates[0].log_probability
+
+    assert first(other) != first(response)
+    # A format the projector cannot decode is a 400 naming the type.
+    with pytest.raises(errors.ClientError) as exc:
+        client.models.generate_content(
+            model=VISION,
+            contents=["Tell me about this instrument", types.Part.from_bytes(data=PNG_1X1, mime_type="image/webp")],
+            config=config,
+        )
+    assert exc.value.code == 400
+    assert "cannot read image/webp" in exc.value.message
+
+
 def test_count_tokens_matches_usage(client, served):
     """count_tokens matches the prompt usage of generate_content, for one and several turns."""
     single = "The quick brown fox jumps over the lazy dog."
