@@ -130,6 +130,8 @@ if [ -x "$EX/text" ]; then
   else
     echo "FAIL multimodal: $out"; fail=$((fail + 1))
   fi
+  # The vision model reads the real test image.
+  run_example multimodal "$ROOT/testdata/images/gemma3v-test.png" gemma3v-f32
 else
   echo "FAIL examples not built ($EX/text missing: run cargo test --workspace first)"; fail=$((fail + 1))
 fi
