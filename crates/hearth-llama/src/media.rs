@@ -23,7 +23,6 @@ const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg"];
 pub struct Projector {
     ctx: Mutex<MtmdContext>,
     marker: String,
-    vision: bool,
 }
 
 impl Projector {
@@ -51,8 +50,7 @@ impl Projector {
                     .into(),
             );
         }
-        let vision = ctx.support_vision();
-        if !vision {
+        if !ctx.support_vision() {
             return Err(
                 "this projector reads no images (audio-only projectors are not supported yet)"
                     .into(),
@@ -61,7 +59,6 @@ impl Projector {
         Ok(Arc::new(Projector {
             ctx: Mutex::new(ctx),
             marker: mtmd_default_marker().to_string(),
-            vision,
         }))
     }
 
@@ -91,12 +88,9 @@ impl Projector {
 }
 
 impl MediaReader for Projector {
+    /// Only projectors that read images are loaded.
     fn kinds(&self) -> Vec<String> {
-        if self.vision {
-            IMAGE_TYPES.iter().map(|s| s.to_string()).collect()
-        } else {
-            Vec::new()
-        }
+        IMAGE_TYPES.iter().map(|s| s.to_string()).collect()
     }
 
     fn marker(&self) -> &str {
