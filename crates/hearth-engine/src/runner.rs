@@ -119,6 +119,29 @@ pub trait Runner {
     fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) -> bool;
     /// Makes `dst` share `src`'s KV for positions [from, to).
     fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>);
+    /// Whether sequences can share KV cells: one token decoded for several
+    /// sequences at once ([`Runner::decode_shared`]), and a prefix [0, n) of
+    /// one sequence given to another by `seq_copy` without copying (one KV
+    /// buffer for all sequences, full attention on every layer).
+    fn shares_prefixes(&self) -> bool {
+        false
+    }
+    /// [`Runner::decode`], where `also[k] = (i, seq)` puts batch token `i`
+    /// into sequence `seq` too (`also` sorted by `i`; only when
+    /// [`Runner::shares_prefixes`]).
+    fn decode_shared(
+        &mut self,
+        batch: &[BatchToken],
+        also: &[(usize, u32)],
+    ) -> Result<(), RunnerError> {
+        if also.is_empty() {
+            self.decode(batch)
+        } else {
+            Err(RunnerError::Decode(
+                "this runner cannot share a token between sequences".into(),
+            ))
+        }
+    }
     /// Prefills a whole prompt with media (from a [`MediaReader`] of the
     /// same model) into the empty sequence `seq`; returns the logits of its
     /// last position.

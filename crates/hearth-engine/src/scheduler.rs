@@ -53,6 +53,11 @@ struct Sequence {
     fork_of: Option<u32>,
     /// A prompt with media, not prefilled yet (the runner prefills it whole).
     media: Option<MediaPrompt>,
+    /// `(source, n)`: the active sequence `source` is prefilling the first
+    /// `n` tokens of this prompt too; they enter this sequence as they enter
+    /// the source (one computation, shared KV cells), and this sequence's own
+    /// prefill waits until it holds them.
+    share: Option<(u32, usize)>,
     generated: Vec<i32>,
     /// The sampled token not yet decoded.
     next: Option<i32>,
@@ -92,6 +97,9 @@ struct Scheduler {
     free: Vec<u32>,
     /// Tokens held in the KV cache of each idle sequence.
     kept: HashMap<u32, Vec<i32>>,
+    /// The runner shares KV cells between sequences: a new prompt may take
+    /// its prefix from any active sequence ([`Runner::shares_prefixes`]).
+    share: bool,
 }
 
 /// The engine thread's loop; returns when every engine handle is dropped.
@@ -102,6 +110,7 @@ pub fn run(
     jobs: std_mpsc::Receiver<Job>,
 ) {
     let free = (0..runner.max_sequences()).collect();
+    let share = runner.shares_prefixes();
     let mut s = Scheduler {
         runner,
         tokenizer,
@@ -109,6 +118,7 @@ pub fn run(
         active: Vec::new(),
         free,
         kept: HashMap::new(),
+        share,
     };
     loop {
         if s.active.is_empty() {
@@ -151,11 +161,11 @@ impl Scheduler {
         let prompt = Arc::new(job.tokens);
         let mut media = job.media;
         // A prompt with media is prefilled whole, from position 0.
-        let (first_seq, reused) = if media.is_some() {
+        let (first_seq, reused, mut share) = if media.is_some() {
             let Some(seq) = self.take_lru() else { return };
-            (seq, 0)
+            (seq, 0, None)
         } else {
-            self.take_best_prefix(&prompt)
+            self.place(&prompt)
         };
         let _ = job.events.send(EngineEvent::Started {
             prompt_tokens: prompt.len() as u32,
@@ -178,6 +188,7 @@ impl Scheduler {
                 in_kv: prefilled,
                 fork_of: (c > 0).then_some(first_seq),
                 media: if c == 0 { media.take() } else { None },
+                share: if c == 0 { share.take() } else { None },
                 generated: Vec::new(),
                 next: None,
                 sampler: Sampler::new(job.request.sampling.clone(), u64::from(c), top)
@@ -202,6 +213,52 @@ impl Scheduler {
                 events: job.events.clone(),
             });
         }
+    }
+
+    /// Where a text prompt starts. Its prefix comes from the sequence that
+    /// shares the longest one with it (at least one prompt token is always
+    /// recomputed, for its logits): an idle sequence is taken and truncated
+    /// to it; an active one (when the runner shares KV between sequences)
+    /// gives it to an emptied sequence: at once as far as its KV holds it,
+    /// the rest as its prefill goes (the returned share). Returns the
+    /// sequence, the reused token count and the share.
+    fn place(&mut self, prompt: &[i32]) -> (u32, usize, Option<(u32, usize)>) {
+        let limit = prompt.len().saturating_sub(1);
+        if self.share {
+            let idle = self.free.iter().map(|seq| {
+                let kept = self.kept.get(seq).map_or(&[][..], Vec::as_slice);
+                kept.iter().zip(prompt).take_while(|(a, b)| a == b).count()
+            });
+            let idle_best = idle.max().unwrap_or(0).min(limit);
+            let active = self
+                .active
+                .iter()
+                .filter(|s| s.fork_of.is_none() && s.media.is_none() && s.share.is_none())
+                .map(|s| {
+                    let held = s.prompt.len().max(s.in_kv);
+                    let common = s
+                        .prompt
+                        .iter()
+                        .chain(&s.generated)
+                        .take(held)
+                        .zip(prompt)
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                        .min(limit);
+                    (s.seq, common, common.min(s.in_kv))
+                })
+                .max_by_key(|&(_, common, ready)| (common, ready));
+            if let Some((src, common, ready)) = active.filter(|a| a.1 > idle_best) {
+                if let Some(seq) = self.take_lru() {
+                    if ready > 0 {
+                        self.runner.seq_copy(src, seq, 0, Some(ready as u32));
+                    }
+                    return (seq, ready, (ready < common).then_some((src, common)));
+                }
+            }
+        }
+        let (seq, reused) = self.take_best_prefix(prompt);
+        (seq, reused, None)
     }
 
     /// Takes the idle sequence sharing the longest token prefix with
@@ -257,6 +314,7 @@ impl Scheduler {
     /// One multi-sequence decode, then sampling for every sequence that got logits.
     fn step(&mut self) {
         self.drop_cancelled();
+        self.settle_shares();
         self.prefill_one_media();
         if self.active.is_empty() {
             return;
@@ -285,10 +343,34 @@ impl Scheduler {
                 budget = budget.saturating_sub(1);
             }
         }
-        for (i, s) in self.active.iter_mut().enumerate() {
+        // Prompts are prefilled shortest first (the time to first token of
+        // short prompts does not wait for long ones), except that a prompt
+        // whose prefix other prompts wait for goes first of all; those
+        // waiting come last: once they hold the shared prefix (tagged onto
+        // the source's tokens in this very batch) their own part follows.
+        let waiters: Vec<(usize, u32, usize)> = self
+            .active
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.share.map(|(src, n)| (i, src, n)))
+            .collect();
+        let mut order: Vec<usize> = (0..self.active.len())
+            .filter(|&i| self.active[i].share.is_none())
+            .collect();
+        order.sort_by_key(|&i| {
+            let s = &self.active[i];
+            let source = waiters.iter().any(|w| w.1 == s.seq);
+            (!source, s.prompt.len().saturating_sub(s.prefilled))
+        });
+        order.extend(waiters.iter().map(|w| w.0));
+        // (batch index, other sequence) of the tokens shared with waiters.
+        let mut also: Vec<(usize, u32)> = Vec::new();
+        for i in order {
+            let s = &self.active[i];
             if s.next.is_some()
                 || s.fork_of.is_some()
                 || s.media.is_some()
+                || s.share.is_some()
                 || s.prefilled >= s.prompt.len()
                 || budget == 0
             {
@@ -300,8 +382,9 @@ impl Scheduler {
             if take == 0 {
                 continue;
             }
+            let (seq, start, base) = (s.seq, s.prefilled, batch.len());
             for k in 0..take {
-                let pos = s.prefilled + k;
+                let pos = start + k;
                 let last = pos + 1 == s.prompt.len();
                 if last {
                     wants.push((i, batch.len()));
@@ -309,18 +392,33 @@ impl Scheduler {
                 batch.push(BatchToken {
                     token: s.prompt[pos],
                     pos: pos as u32,
-                    seq: s.seq,
+                    seq,
                     logits: last,
                 });
             }
+            let s = &mut self.active[i];
             s.prefilled += take;
             s.in_kv += take;
             budget -= take;
+            for &(w, src, n) in &waiters {
+                let b = &mut self.active[w];
+                if src != seq || b.prefilled != start {
+                    continue;
+                }
+                let end = (start + take).min(n);
+                also.extend((start..end).map(|pos| (base + pos - start, b.seq)));
+                b.prefilled = end;
+                b.in_kv = end;
+                if end >= n {
+                    b.share = None;
+                }
+            }
         }
         if batch.is_empty() {
             return;
         }
-        if let Err(e) = self.runner.decode(&batch) {
+        also.sort_unstable_by_key(|a| a.0);
+        if let Err(e) = self.runner.decode_shared(&batch, &also) {
             self.fail_all(EngineError::Internal(format!("decode failed: {e}")));
             return;
         }
@@ -332,6 +430,38 @@ impl Scheduler {
         done.sort_unstable();
         for i in done.into_iter().rev() {
             self.release(i);
+        }
+    }
+
+    /// Brings waiting prompts up to date with their sources: what a source
+    /// holds beyond what was shared in its batches (a generated token the
+    /// waiting prompt also has) is shared by copy; a prompt whose source is
+    /// gone prefills the rest itself.
+    fn settle_shares(&mut self) {
+        for i in 0..self.active.len() {
+            let Some((src, n)) = self.active[i].share else {
+                continue;
+            };
+            let held = self
+                .active
+                .iter()
+                .find(|s| s.seq == src && s.share.is_none())
+                .map(|s| s.in_kv);
+            let b = &mut self.active[i];
+            match held {
+                Some(held) if held > b.prefilled => {
+                    let to = held.min(n);
+                    self.runner
+                        .seq_copy(src, b.seq, b.prefilled as u32, Some(to as u32));
+                    b.prefilled = to;
+                    b.in_kv = to;
+                    if to >= n {
+                        b.share = None;
+                    }
+                }
+                Some(_) => {}
+                None => b.share = None,
+            }
         }
     }
 
@@ -522,6 +652,12 @@ impl Scheduler {
     /// prompt and the generated tokens that were decoded.
     fn release(&mut self, i: usize) {
         let s = self.active.swap_remove(i);
+        // Prompts waiting for its prefix prefill the rest themselves.
+        for w in &mut self.active {
+            if w.share.is_some_and(|(src, _)| src == s.seq) {
+                w.share = None;
+            }
+        }
         let kept: Vec<i32> = s
             .prompt
             .iter()

@@ -5,6 +5,8 @@
 //! sequence changes the output, exactly as with a real model.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::runner::*;
 
@@ -69,6 +71,10 @@ pub struct ByteRunner {
     sequences: u32,
     /// Tokens decoded per call (to observe batching).
     pub batch_sizes: Vec<usize>,
+    /// Whether sequences share prefixes ([`Runner::shares_prefixes`]).
+    pub sharing: bool,
+    /// Batch tokens put into a second sequence (to observe sharing).
+    pub shared_tokens: Arc<AtomicUsize>,
 }
 
 impl ByteRunner {
@@ -79,6 +85,8 @@ impl ByteRunner {
             capacity,
             sequences,
             batch_sizes: Vec::new(),
+            sharing: true,
+            shared_tokens: Arc::default(),
         }
     }
 
@@ -137,6 +145,42 @@ impl Runner for ByteRunner {
             }
         }
         Ok(())
+    }
+    fn shares_prefixes(&self) -> bool {
+        self.sharing
+    }
+    fn decode_shared(
+        &mut self,
+        batch: &[BatchToken],
+        also: &[(usize, u32)],
+    ) -> Result<(), RunnerError> {
+        if !also.is_empty() && !self.sharing {
+            return Err(RunnerError::Decode("sharing is off".into()));
+        }
+        if also.windows(2).any(|w| w[0].0 > w[1].0) {
+            return Err(RunnerError::Decode("`also` is not sorted".into()));
+        }
+        // A shared token is written into its other sequences first, where
+        // it must continue what they hold (as llama.cpp requires).
+        for &(i, seq) in also {
+            let t = batch
+                .get(i)
+                .ok_or_else(|| RunnerError::Decode(format!("no batch token {i}")))?;
+            let cells = self.kv.entry(seq).or_default();
+            let pos = t.pos as usize;
+            if cells.len() <= pos {
+                cells.resize(pos + 1, None);
+            }
+            if cells[..pos].iter().any(Option::is_none) || cells[pos..].iter().any(Option::is_some)
+            {
+                return Err(RunnerError::Decode(format!(
+                    "seq {seq}: a shared token at {pos} does not continue what it holds"
+                )));
+            }
+            cells[pos] = Some(t.token);
+        }
+        self.shared_tokens.fetch_add(also.len(), Ordering::Relaxed);
+        self.decode(batch)
     }
     fn logits(&self, batch_index: usize) -> &[f32] {
         &self.rows[batch_index]

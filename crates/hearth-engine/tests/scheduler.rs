@@ -1,6 +1,7 @@
 //! The real engine (LlmEngine + scheduler) over the deterministic byte runner.
 #![cfg(feature = "testing")]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hearth_engine::llm::{LlmEngine, LlmEngineConfig, PromptFormat, RenderOptions};
@@ -27,6 +28,12 @@ impl PromptFormat for Plain {
 }
 
 fn engine(sequences: u32, queue: usize) -> LlmEngine {
+    engine_with(sequences, queue, true, Arc::default())
+}
+
+/// `sharing`: whether the runner shares prefixes between sequences; every
+/// token it shares is counted in `shared`.
+fn engine_with(sequences: u32, queue: usize, sharing: bool, shared: Arc<AtomicUsize>) -> LlmEngine {
     let cfg = LlmEngineConfig {
         id: "bytes".into(),
         display_name: "bytes".into(),
@@ -41,8 +48,10 @@ fn engine(sequences: u32, queue: usize) -> LlmEngine {
         Arc::new(ByteTokenizer::default()),
         Arc::new(Plain),
         Box::new(move || {
-            Ok(Box::new(ByteRunner::new(256 * sequences, sequences))
-                as Box<dyn hearth_engine::runner::Runner>)
+            let mut r = ByteRunner::new(256 * sequences, sequences);
+            r.sharing = sharing;
+            r.shared_tokens = shared;
+            Ok(Box::new(r) as Box<dyn hearth_engine::runner::Runner>)
         }),
     )
     .expect("engine")
@@ -134,6 +143,56 @@ async fn batching_does_not_change_greedy_results() {
     assert_eq!(solo, together);
     assert!(solo.iter().all(|o| o.reasons[0].is_some() && o.prompt > 0));
     assert!(solo.iter().any(|o| !o.texts[0].is_empty()));
+}
+
+#[tokio::test]
+async fn concurrent_prompts_prefill_their_common_prefix_once() {
+    // The shared part is longer than a step's prefill budget (16): it is
+    // shared over several steps, tagged onto the first prompt's tokens.
+    let prefix = "You are a terse assistant. Answer: ";
+    let prompts: Vec<String> = PROMPTS.iter().map(|p| format!("{prefix}{p}")).collect();
+    let mut alone = Vec::new();
+    for p in &prompts {
+        let e = engine_with(8, 16, false, Arc::default());
+        alone.push(collect(e.generate(request(p)).expect("gen"), 1).await);
+    }
+    let shared = Arc::new(AtomicUsize::new(0));
+    let e = engine_with(8, 16, true, shared.clone());
+    let streams: Vec<_> = prompts
+        .iter()
+        .map(|p| e.generate(request(p)).expect("gen"))
+        .collect();
+    let mut together = Vec::new();
+    for s in streams {
+        together.push(collect(s, 1).await);
+    }
+    let texts = |v: &[Outcome]| v.iter().map(|o| o.texts.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        texts(&alone),
+        texts(&together),
+        "sharing does not change answers"
+    );
+    let n = shared.load(Ordering::Relaxed);
+    assert!(
+        n >= prefix.len() * (prompts.len() - 2),
+        "the common prefix was computed once for (nearly) all: {n} tokens shared"
+    );
+    // A later prompt with the same prefix takes it from the cache.
+    let later = collect(
+        e.generate(request(&format!("{prefix}oscar"))).expect("gen"),
+        1,
+    )
+    .await;
+    assert!(later.cached as usize >= prefix.len(), "{}", later.cached);
+    let fresh = engine_with(8, 16, false, Arc::default());
+    let expected = collect(
+        fresh
+            .generate(request(&format!("{prefix}oscar")))
+            .expect("gen"),
+        1,
+    )
+    .await;
+    assert_eq!(later.texts, expected.texts);
 }
 
 #[tokio::test]

@@ -90,6 +90,10 @@ pub struct LlamaRunner {
     batch: LlamaBatch<'static>,
     opts: ContextOptions,
     projector: Option<Arc<crate::media::Projector>>,
+    /// See [`Runner::shares_prefixes`].
+    shares: bool,
+    /// Sequence ids of one batch token (reused).
+    seq_ids: Vec<i32>,
 }
 
 impl LlamaRunner {
@@ -119,13 +123,53 @@ impl LlamaRunner {
         let ctx = model
             .new_context(backend, params)
             .map_err(|e| format!("cannot create a llama.cpp context of {n_ctx} tokens: {e}"))?;
-        let batch = LlamaBatch::new(opts.batch as usize, 1);
-        Ok(LlamaRunner {
+        // A token may belong to every sequence (shared prefixes).
+        let batch = LlamaBatch::new(opts.batch as usize, opts.sequences.max(1) as i32);
+        // Cells are shared between sequences only in one KV buffer with
+        // full attention: a sliding-window layer drops old cells of a
+        // sequence (a copied prefix would have holes), and recurrent state
+        // is one per sequence.
+        let arch = model
+            .meta_val_str("general.architecture")
+            .unwrap_or_default();
+        let sliding = model
+            .meta_val_str(&format!("{arch}.attention.sliding_window"))
+            .is_ok_and(|w| w.trim() != "0");
+        let shares = (opts.kv_unified || opts.sequences <= 1)
+            && !sliding
+            && !model.is_recurrent()
+            && !model.is_hybrid();
+        let mut runner = LlamaRunner {
             ctx,
             batch,
             opts,
             projector: None,
-        })
+            shares,
+            seq_ids: Vec::new(),
+        };
+        runner.warm_up(model);
+        Ok(runner)
+    }
+
+    /// One decode before the first request, as llama-server does: the
+    /// first request does not pay for touching the weights.
+    fn warm_up(&mut self, model: &LlamaModel) {
+        let bos = model.vocab().bos().0;
+        let token = if (0..model.n_vocab()).contains(&bos) {
+            bos
+        } else {
+            0
+        };
+        let t = BatchToken {
+            token,
+            pos: 0,
+            seq: 0,
+            logits: true,
+        };
+        if let Err(e) = self.decode(&[t]) {
+            tracing::warn!("warm-up decode failed: {e}");
+        }
+        self.ctx.clear_kv_cache();
     }
 
     /// Reads media through `projector` (loaded for the same model).
@@ -149,15 +193,56 @@ impl Runner for LlamaRunner {
     }
 
     fn decode(&mut self, batch: &[BatchToken]) -> Result<(), RunnerError> {
+        self.decode_shared(batch, &[])
+    }
+
+    fn shares_prefixes(&self) -> bool {
+        self.shares
+    }
+
+    fn decode_shared(
+        &mut self,
+        batch: &[BatchToken],
+        also: &[(usize, u32)],
+    ) -> Result<(), RunnerError> {
+        if !also.is_empty() && !self.shares {
+            return Err(RunnerError::Decode(
+                "this context cannot share a token between sequences".into(),
+            ));
+        }
+        let n_seq = self.opts.sequences.max(1) as i32;
+        let seq_id = |seq: u32| {
+            i32::try_from(seq)
+                .ok()
+                .filter(|&s| s < n_seq)
+                .ok_or_else(|| RunnerError::Decode(format!("no sequence {seq}")))
+        };
         self.batch.clear();
-        for t in batch {
+        let mut rest = also;
+        for (i, t) in batch.iter().enumerate() {
             let pos = i32::try_from(t.pos)
                 .map_err(|_| RunnerError::Decode("position overflow".into()))?;
-            let seq = i32::try_from(t.seq)
-                .map_err(|_| RunnerError::Decode("sequence id overflow".into()))?;
+            self.seq_ids.clear();
+            self.seq_ids.push(seq_id(t.seq)?);
+            while let Some((&(j, other), tail)) = rest.split_first() {
+                if j != i {
+                    break;
+                }
+                let other = seq_id(other)?;
+                // The batch holds room for each sequence once.
+                if !self.seq_ids.contains(&other) {
+                    self.seq_ids.push(other);
+                }
+                rest = tail;
+            }
             self.batch
-                .add(LlamaToken(t.token), pos, &[seq], t.logits)
+                .add(LlamaToken(t.token), pos, &self.seq_ids, t.logits)
                 .map_err(|e| RunnerError::Decode(format!("batch: {e}")))?;
+        }
+        if !rest.is_empty() {
+            return Err(RunnerError::Decode(
+                "shared tokens out of order or past the batch".into(),
+            ));
         }
         self.ctx.decode(&mut self.batch).map_err(|e| match e {
             DecodeError::NoKvCacheSlot => RunnerError::NoKvRoom(e.to_string()),
