@@ -80,6 +80,8 @@ struct Sample {
     gaps: Vec<Duration>,
     tokens: u64,
     reply: String,
+    /// Prompt tokens, and those the server says it took from its cache.
+    prompt: Option<(u64, u64)>,
 }
 
 const WORDS: &[&str] = &[
@@ -191,6 +193,9 @@ async fn run_one(
             if let Some(t) = tokens {
                 sample.tokens = t;
             }
+            if let Some(p) = prompt_usage(args.api, &v) {
+                sample.prompt = Some(p);
+            }
             if text.is_empty() {
                 continue;
             }
@@ -227,6 +232,33 @@ fn event_text(api: Api, v: &Value) -> (String, Option<u64>) {
                 .unwrap_or_default()
                 .to_string();
             (text, v["usage"]["completion_tokens"].as_u64())
+        }
+    }
+}
+
+/// (prompt tokens, cached prompt tokens) when an event reports them:
+/// Gemini's usageMetadata; llama-server's timings (tokens it evaluated, and
+/// `cache_n` taken from its cache) or OpenAI's usage.
+fn prompt_usage(api: Api, v: &Value) -> Option<(u64, u64)> {
+    match api {
+        Api::Gemini => {
+            let u = &v["usageMetadata"];
+            let prompt = u["promptTokenCount"].as_u64()?;
+            Some((prompt, u["cachedContentTokenCount"].as_u64().unwrap_or(0)))
+        }
+        Api::Openai => {
+            let t = &v["timings"];
+            if let (Some(n), Some(cached)) = (t["prompt_n"].as_u64(), t["cache_n"].as_u64()) {
+                return Some((n + cached, cached));
+            }
+            let u = &v["usage"];
+            let prompt = u["prompt_tokens"].as_u64()?;
+            Some((
+                prompt,
+                u["prompt_tokens_details"]["cached_tokens"]
+                    .as_u64()
+                    .unwrap_or(0),
+            ))
         }
     }
 }
@@ -385,8 +417,14 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 let s = run_one(&client, &args, &history, &message, args.max_tokens, None).await?;
                 let ttft = s.ttft.as_secs_f64() * 1e3;
                 let base = *first.get_or_insert(ttft);
+                let prompt = s.prompt.map_or(String::new(), |(p, c)| {
+                    format!(
+                        ", prompt {p} tokens ({c} cached, {} new)",
+                        p.saturating_sub(c)
+                    )
+                });
                 println!(
-                    "{} chat turn {turn}: ttft {ttft:.0} ms ({:.2}x turn 1), {} tokens in {:.0} ms",
+                    "{} chat turn {turn}: ttft {ttft:.0} ms ({:.2}x turn 1), {} tokens in {:.0} ms{prompt}",
                     args.label,
                     ttft / base,
                     s.tokens,

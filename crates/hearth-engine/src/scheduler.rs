@@ -344,28 +344,39 @@ impl Scheduler {
             }
         }
         // Prompts are prefilled shortest first (the time to first token of
-        // short prompts does not wait for long ones), except that a prompt
-        // whose prefix other prompts wait for goes first of all; those
-        // waiting come last: once they hold the shared prefix (tagged onto
-        // the source's tokens in this very batch) their own part follows.
+        // short prompts does not wait for long ones), except that the part
+        // of a prompt that other prompts wait for (their shared prefix) goes
+        // first of all: those waiting then hold it (tagged onto the source's
+        // tokens in this very batch) and their own part follows in turn.
+        // A sequence's tokens stay in position order.
         let waiters: Vec<(usize, u32, usize)> = self
             .active
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.share.map(|(src, n)| (i, src, n)))
             .collect();
-        let mut order: Vec<usize> = (0..self.active.len())
-            .filter(|&i| self.active[i].share.is_none())
-            .collect();
-        order.sort_by_key(|&i| {
-            let s = &self.active[i];
-            let source = waiters.iter().any(|w| w.1 == s.seq);
-            (!source, s.prompt.len().saturating_sub(s.prefilled))
-        });
-        order.extend(waiters.iter().map(|w| w.0));
+        // (active index, most tokens to take)
+        let mut order: Vec<(usize, usize)> = Vec::new();
+        let mut rest: Vec<usize> = Vec::new();
+        for (i, s) in self.active.iter().enumerate() {
+            if s.share.is_some() {
+                continue;
+            }
+            if let Some(need) = waiters.iter().filter(|w| w.1 == s.seq).map(|w| w.2).max() {
+                order.push((i, need.saturating_sub(s.prefilled)));
+            }
+            rest.push(i);
+        }
+        let remaining = |i: &usize| {
+            let s = &self.active[*i];
+            s.prompt.len().saturating_sub(s.prefilled)
+        };
+        rest.extend(waiters.iter().map(|w| w.0));
+        rest.sort_by_key(remaining);
+        order.extend(rest.into_iter().map(|i| (i, usize::MAX)));
         // (batch index, other sequence) of the tokens shared with waiters.
         let mut also: Vec<(usize, u32)> = Vec::new();
-        for i in order {
+        for (i, cap) in order {
             let s = &self.active[i];
             if s.next.is_some()
                 || s.fork_of.is_some()
@@ -377,6 +388,7 @@ impl Scheduler {
                 continue;
             }
             let take = (s.prompt.len() - s.prefilled)
+                .min(cap)
                 .min(budget)
                 .min(self.runner.max_batch().saturating_sub(batch.len()));
             if take == 0 {
@@ -418,10 +430,18 @@ impl Scheduler {
             return;
         }
         also.sort_unstable_by_key(|a| a.0);
+        let started = std::time::Instant::now();
         if let Err(e) = self.runner.decode_shared(&batch, &also) {
             self.fail_all(EngineError::Internal(format!("decode failed: {e}")));
             return;
         }
+        tracing::debug!(
+            tokens = batch.len(),
+            decoding,
+            shared = also.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "step"
+        );
         let mut done = Vec::new();
         for (i, b) in wants {
             let row = self.runner.logits(b).to_vec();
@@ -824,4 +844,103 @@ fn finish(s: &mut Sequence, mut reason: FinishReason, replies: Option<&ReplyMemo
         usage: s.usage,
     });
     true
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::test_runner::{ByteRunner, ByteTokenizer, END};
+
+    fn scheduler(sequences: u32, chunk: usize) -> (Scheduler, Arc<std::sync::atomic::AtomicUsize>) {
+        let runner = ByteRunner::new(256 * sequences, sequences);
+        let shared = runner.shared_tokens.clone();
+        let s = Scheduler {
+            share: runner.shares_prefixes(),
+            runner: Box::new(runner),
+            tokenizer: Arc::new(ByteTokenizer::default()),
+            config: SchedulerConfig {
+                seq_ctx: 256,
+                prefill_chunk: chunk,
+                replies: Arc::new(ReplyMemory::new(4)),
+            },
+            active: Vec::new(),
+            free: (0..sequences).collect(),
+            kept: HashMap::new(),
+        };
+        (s, shared)
+    }
+
+    fn job(text: &str) -> (Job, mpsc::UnboundedReceiver<EngineEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut request = GenerateRequest::new(Prompt::user(text));
+        request.sampling.temperature = 0.0;
+        let job = Job {
+            tokens: text.bytes().map(i32::from).collect(),
+            request,
+            max_tokens: 2,
+            plan: OutputPlan::plain(Arc::new(vec![END])),
+            media: None,
+            events: tx,
+        };
+        (job, rx)
+    }
+
+    fn first_token_step(
+        rx: &mut mpsc::UnboundedReceiver<EngineEvent>,
+        steps: &mut [usize],
+        step: usize,
+        k: usize,
+    ) {
+        while let Ok(ev) = rx.try_recv() {
+            if matches!(ev, EngineEvent::Delta { .. } | EngineEvent::Finished { .. })
+                && steps[k] == 0
+            {
+                steps[k] = step;
+            }
+        }
+    }
+
+    #[test]
+    fn short_prompts_are_prefilled_before_long_ones() {
+        let (mut s, _) = scheduler(4, 16);
+        let long = "L".repeat(100);
+        let (a, mut ra) = job(&long);
+        let (b, mut rb) = job("short");
+        s.admit(a);
+        s.admit(b);
+        let mut first = [0usize; 2];
+        for step in 1..=12 {
+            s.step();
+            first_token_step(&mut ra, &mut first, step, 0);
+            first_token_step(&mut rb, &mut first, step, 1);
+        }
+        // The short prompt goes in step 1 though admitted second; the long
+        // one takes the rest of each step's budget (16) until done.
+        assert_eq!(first[1], 1, "{first:?}");
+        assert!(first[0] >= 100 / 16, "{first:?}");
+    }
+
+    #[test]
+    fn a_shared_prefix_goes_first_and_is_computed_once() {
+        let (mut s, shared) = scheduler(4, 16);
+        let prefix = "P".repeat(10);
+        let long = format!("{prefix}{}", "L".repeat(90));
+        let short = format!("{prefix}s");
+        let (a, mut ra) = job(&long);
+        let (b, mut rb) = job(&short);
+        s.admit(a);
+        s.admit(b);
+        assert_eq!(s.active[1].share, Some((s.active[0].seq, 10)));
+        let mut first = [0usize; 2];
+        for step in 1..=10 {
+            s.step();
+            first_token_step(&mut ra, &mut first, step, 0);
+            first_token_step(&mut rb, &mut first, step, 1);
+        }
+        // Step 1: the prefix once (for both), the short prompt's own token,
+        // then the long one's next tokens: 16 computed in all.
+        assert_eq!(first[1], 1, "{first:?}");
+        assert!(first[0] >= 6, "{first:?}");
+        assert_eq!(shared.load(std::sync::atomic::Ordering::Relaxed), 10);
+    }
 }

@@ -160,6 +160,39 @@ impl Runner for ByteRunner {
         if also.windows(2).any(|w| w[0].0 > w[1].0) {
             return Err(RunnerError::Decode("`also` is not sorted".into()));
         }
+        // As llama.cpp: sequences sharing a token must hold the same
+        // positions before the batch, and no sequence's positions decrease
+        // along the batch.
+        let held = |seq: u32| {
+            self.kv
+                .get(&seq)
+                .map_or(0, |c| c.iter().filter(|x| x.is_some()).count())
+        };
+        for &(i, other) in also {
+            let primary = batch.get(i).map_or(u32::MAX, |t| t.seq);
+            if held(primary) != held(other) {
+                return Err(RunnerError::Decode(format!(
+                    "seq {other} shares a token with seq {primary} but they hold different positions"
+                )));
+            }
+        }
+        let mut last: HashMap<u32, u32> = HashMap::new();
+        let mut k = 0;
+        for (i, t) in batch.iter().enumerate() {
+            let mut seqs = vec![t.seq];
+            while k < also.len() && also[k].0 == i {
+                seqs.push(also[k].1);
+                k += 1;
+            }
+            for seq in seqs {
+                if last.get(&seq).is_some_and(|&p| t.pos < p) {
+                    return Err(RunnerError::Decode(format!(
+                        "seq {seq}: positions decrease in the batch"
+                    )));
+                }
+                last.insert(seq, t.pos);
+            }
+        }
         // A shared token is written into its other sequences first, where
         // it must continue what they hold (as llama.cpp requires).
         for &(i, seq) in also {

@@ -1,7 +1,9 @@
 //! Prefill and greedy-decode speed of one sequence through hearth's engine
 //! (scheduler, sampler, detokenizer on llama.cpp), to set beside llama-bench
 //! on the same file:
-//!   cargo run --release -p hearth-llama --example speed -- MODEL.gguf [THREADS] [PROMPT_TOKENS] [GEN_TOKENS]
+//!   cargo run --release -p hearth-llama --example speed -- MODEL.gguf [THREADS] [PROMPT_WORDS] [GEN_TOKENS] [RUNS]
+//! Run 0 is a warm-up; later runs share only the chat template's header
+//! with earlier ones, so each prefills the same number of new tokens.
 
 use std::time::Instant;
 
@@ -12,10 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let path = args
         .get(1)
-        .ok_or("usage: speed MODEL.gguf [THREADS] [PROMPT_TOKENS] [GEN_TOKENS]")?;
+        .ok_or("usage: speed MODEL.gguf [THREADS] [PROMPT_WORDS] [GEN_TOKENS] [RUNS]")?;
     let threads: i32 = args.get(2).map_or(Ok(2), |s| s.parse())?;
     let prompt_words: usize = args.get(3).map_or(Ok(64), |s| s.parse())?;
     let gen: u32 = args.get(4).map_or(Ok(32), |s| s.parse())?;
+    let runs: usize = args.get(5).map_or(Ok(5), |s| s.parse())?;
     let mut opts = LoadOptions::new(path);
     opts.context.sequences = 1;
     opts.context.ctx_per_sequence = 1024;
@@ -34,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_output_tokens: Some(gen),
         ..GenerateRequest::new(Prompt::user(text.clone()))
     };
-    for run in 0..3 {
+    for run in 0..runs.max(2) {
         // A different prompt each run: the KV of the last one must not be reused.
         let mut request = request.clone();
         request.prompt = Prompt::user(format!("Run {run}: {text}"));
