@@ -10,7 +10,8 @@
 #    Llama-3.2-1B-shaped random-weight GGUFs (scripts/bench/make_1b.py): f16, Q8_0, Q4_K_M.
 # 3. For each model: llama-bench vs hearth's `speed` example (one stream, prefill + decode),
 #    then llama-server vs `hearth serve` under `hearth bench` (streams at 1/8/32, mixed
-#    long+short prompts, a 10-turn chat), one server at a time, loopback only;
+#    long+short prompts, a 10-turn chat), one server at a time, loopback only, each
+#    scenario on both servers back to back (alternating which goes first);
 #    prints one table of hearth/llama.cpp ratios.
 # Every step whose output exists is skipped; rerun after a failure and it resumes.
 #
@@ -217,33 +218,49 @@ start_hearth() { # TAG
     --parallel "$PARALLEL" --ctx "$CTX"
 }
 
-# run_bench LABEL API PORT MODEL_NAME: every hearth-bench scenario against one kind of server
-run_bench() {
-  local label=$1 api=$2 port=$3 name=$4
-  local out=$RUN/$q.$label.bench.txt tmp=$RUN/.bench.out unit lv
-  local units=()
+# run_unit LABEL API PORT MODEL_NAME UNIT: one hearth-bench scenario against a fresh server of
+# one kind; appends to $RUN/$q.LABEL.bench.txt.
+run_unit() {
+  local label=$1 api=$2 port=$3 name=$4 unit=$5
+  local out=$RUN/$q.$label.bench.txt tmp=$RUN/.bench.out
+  local args=(--url "http://127.0.0.1:$port" --api "$api" --model "$name" --label "$label"
+              --prompt-words "$PROMPT_WORDS")
+  case $unit in
+    streams=*) args+=(--scenario streams --concurrency "${unit#streams=}" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
+    mixed) args+=(--scenario mixed --concurrency "$MIXED_CONCURRENCY" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
+    chat) args+=(--scenario chat --turns "$TURNS" --max-tokens "$CHAT_MAX_TOKENS") ;;
+  esac
+  if [ "$label" = hearth ]; then start_hearth "$unit"; else start_llama_server "$unit"; fi
+  log "$label: $unit"
+  if ! timeout "$STEP_TIMEOUT" "$HEARTH" bench "${args[@]}" --server-pid "$SERVER_PID" > "$tmp" 2>&1; then
+    echo "$label $unit FAILED: $(grep -m1 -i 'error' "$tmp" || tail -n1 "$tmp")" >> "$tmp"
+  fi
+  kill -0 "$SERVER_PID" 2>/dev/null || echo "$label $unit FAILED: server died" >> "$tmp"
+  tee -a "$out" < "$tmp" >&2
+  stop_server
+  rm -f "$tmp"
+}
+
+# Every scenario runs on both servers back to back, which goes first alternating from one
+# scenario to the next: a machine that slows down or speeds up during the run (shared
+# hosts do) weighs on both sides alike.
+run_all_units() {
+  local units=() lv unit k=0
   IFS=, read -ra lv <<< "$CONCURRENCY"
   for unit in "${lv[@]}"; do units+=("streams=$unit"); done
   units+=(mixed chat)
-  : > "$out"
+  : > "$RUN/$q.llama-server.bench.txt"
+  : > "$RUN/$q.hearth.bench.txt"
   for unit in "${units[@]}"; do
-    local args=(--url "http://127.0.0.1:$port" --api "$api" --model "$name" --label "$label"
-                --prompt-words "$PROMPT_WORDS")
-    case $unit in
-      streams=*) args+=(--scenario streams --concurrency "${unit#streams=}" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
-      mixed) args+=(--scenario mixed --concurrency "$MIXED_CONCURRENCY" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
-      chat) args+=(--scenario chat --turns "$TURNS" --max-tokens "$CHAT_MAX_TOKENS") ;;
-    esac
-    if [ "$label" = hearth ]; then start_hearth "$unit"; else start_llama_server "$unit"; fi
-    log "$label: $unit"
-    if ! timeout "$STEP_TIMEOUT" "$HEARTH" bench "${args[@]}" --server-pid "$SERVER_PID" > "$tmp" 2>&1; then
-      echo "$label $unit FAILED: $(grep -m1 -i 'error' "$tmp" || tail -n1 "$tmp")" >> "$tmp"
+    if [ $((k % 2)) = 0 ]; then
+      run_unit llama-server openai "$LLAMA_PORT" llama1b "$unit"
+      run_unit hearth gemini "$HEARTH_PORT" gemini-2.5-flash "$unit"
+    else
+      run_unit hearth gemini "$HEARTH_PORT" gemini-2.5-flash "$unit"
+      run_unit llama-server openai "$LLAMA_PORT" llama1b "$unit"
     fi
-    kill -0 "$SERVER_PID" 2>/dev/null || echo "$label $unit FAILED: server died" >> "$tmp"
-    tee -a "$out" < "$tmp" >&2
-    stop_server
+    k=$((k + 1))
   done
-  rm -f "$tmp"
 }
 
 port_free "$LLAMA_PORT" || die "port $LLAMA_PORT is in use (set LLAMA_PORT)"
@@ -267,8 +284,7 @@ for q in $QUANTS; do
   timeout "$STEP_TIMEOUT" "$BIN/llama-bench" -m "$M" -t "$THREADS" -p "$NP" -n 32 -r "$LB_REPS" -o json \
     > "$RUN/$q.llama-bench.json" 2> "$RUN/$q.llama-bench.log" || log "llama-bench failed (see $RUN/$q.llama-bench.log)"
 
-  run_bench llama-server openai "$LLAMA_PORT" llama1b
-  run_bench hearth gemini "$HEARTH_PORT" gemini-2.5-flash
+  run_all_units
 done
 cat /proc/loadavg > "$RUN/loadavg.end"
 
@@ -320,6 +336,7 @@ def bench(q, label):
                          tokens=int(m.group(4)))
     chat = {int(t): float(v) for t, v in re.findall(r"chat turn (\d+): ttft ([\d.]+) ms", txt)}
     res["chat"] = chat
+    res["chat_new"] = {int(t): int(n) for t, n in re.findall(r"chat turn (\d+): .*?, (\d+) new\)", txt)}
     m = re.findall(r"peak RSS (\d+) kB", txt)
     res["rss_mib"] = max(int(x) for x in m) / 1024 if m else None  # one server process per scenario
     return res
@@ -358,6 +375,11 @@ for q in quants:
         short = "" if last is None or last == int(turns) else f", only {last} turns"
         c[f"chat TTFT turn{turns}/turn1 {name}"] = (
             f"{ratio(ch.get(last), ch.get(1))} ({f(ch.get(last), 0)}/{f(ch.get(1), 0)} ms{short})" if ch else "n/a")
+    for name, r in (("hearth", hs), ("llama-server", ls)):
+        nw = r["chat_new"]
+        last = max(nw) if nw else None
+        c[f"chat prompt tokens computed turn{turns}/turn1 {name}"] = (
+            f"{nw.get(last)}/{nw.get(1)}" if nw else "n/a")
     c["peak RSS MiB hearth/llama-server"] = f"{f(hs['rss_mib'], 0)}/{f(ls['rss_mib'], 0)}"
     frac = lambda tps: None if tps is None or size is None else size * tps / (read_bw * 1e9)
     c["decode BW fraction hearth (llama-bench)"] = f"{f(frac(htg))} ({f(frac(tg))})"

@@ -21,6 +21,7 @@ const KEYS: &[(&str, &str)] = &[
     ("threads", "HEARTH_THREADS"),
     ("gpu-layers", "HEARTH_GPU_LAYERS"),
     ("kv-per-sequence", "HEARTH_KV_PER_SEQUENCE"),
+    ("step-tokens", "HEARTH_STEP_TOKENS"),
     ("max-output-tokens", "HEARTH_MAX_OUTPUT_TOKENS"),
     ("max-thinking-tokens", "HEARTH_MAX_THINKING_TOKENS"),
     ("max-body-mib", "HEARTH_MAX_BODY_MIB"),

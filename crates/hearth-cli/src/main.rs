@@ -92,6 +92,12 @@ struct ServeArgs {
     /// of one buffer shared by all sequences.
     #[arg(long, env = "HEARTH_KV_PER_SEQUENCE")]
     kv_per_sequence: bool,
+    /// Tokens of long prompts prefilled per engine step while other requests
+    /// run (short prompts go whole, up to 512 tokens a step). Smaller: new
+    /// prompts and running streams get through sooner behind a long prompt.
+    #[arg(long, env = "HEARTH_STEP_TOKENS", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(16..=512))]
+    step_tokens: u32,
     /// Layers to offload to the GPU (CUDA builds).
     #[arg(long, env = "HEARTH_GPU_LAYERS", default_value_t = 0)]
     gpu_layers: u32,
@@ -194,6 +200,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             kv_f32: false,
             kv_unified: !args.kv_per_sequence,
         };
+        opts.step_tokens = Some(args.step_tokens);
         opts.gpu_layers = args.gpu_layers;
         opts.max_output_tokens = args.max_output_tokens.max(1);
         opts.max_thinking_tokens = args.max_thinking_tokens;

@@ -51,6 +51,9 @@ pub struct LoadOptions {
     /// A multimodal projector GGUF (mmproj) made for this model: the model
     /// then reads images.
     pub mmproj: Option<PathBuf>,
+    /// Prompt tokens prefilled per engine step (None: `context.batch`; never
+    /// more).
+    pub step_tokens: Option<u32>,
 }
 
 impl LoadOptions {
@@ -72,6 +75,7 @@ impl LoadOptions {
             gpu_layers: 0,
             max_output_tokens: 8192,
             max_thinking_tokens: None,
+            step_tokens: None,
             chat_template: None,
             queue_limit: 64,
             mmproj: None,
@@ -210,7 +214,10 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
         ),
         id,
         max_output_tokens: opts.max_output_tokens,
-        prefill_chunk: opts.context.batch as usize,
+        prefill_chunk: opts
+            .step_tokens
+            .unwrap_or(opts.context.batch)
+            .clamp(1, opts.context.batch.max(1)) as usize,
         queue_limit: opts.queue_limit,
         max_thinking_tokens: opts.max_thinking_tokens,
     };
