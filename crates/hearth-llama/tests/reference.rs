@@ -28,6 +28,18 @@ fn tolerance(kind: &str) -> f32 {
     }
 }
 
+/// Tokens `ids[from..]` at their positions in sequence `seq`, logits for the last.
+fn prompt_batch(ids: &[i32], from: usize, seq: u32) -> Vec<BatchToken> {
+    (from..ids.len())
+        .map(|i| BatchToken {
+            token: ids[i],
+            pos: i as u32,
+            seq,
+            logits: i + 1 == ids.len(),
+        })
+        .collect()
+}
+
 struct Measured {
     max_diff: f32,
     greedy_equal: usize,
@@ -63,16 +75,7 @@ fn run_file(family: &str, kind: &str, reference: &Value) -> Measured {
             p["name"]
         );
         runner.seq_remove(0, 0, None);
-        let batch: Vec<BatchToken> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| BatchToken {
-                token: t,
-                pos: i as u32,
-                seq: 0,
-                logits: i + 1 == ids.len(),
-            })
-            .collect();
+        let batch = prompt_batch(&ids, 0, 0);
         runner.decode(&batch).expect("prefill");
         let got = runner.logits(batch.len() - 1).to_vec();
         let want_logits: Vec<f32> =
@@ -203,55 +206,21 @@ fn shared_prefixes_give_the_reference_logits() {
         }
         // seq 0: the whole prompt; seq 1: the prompt minus its last token.
         // Positions [0, k) are one batch token each, in both sequences.
-        let mut batch = Vec::new();
-        let mut also = Vec::new();
-        for (i, &t) in ids.iter().enumerate() {
-            if i < k {
-                also.push((batch.len(), 1));
-            }
-            batch.push(BatchToken {
-                token: t,
-                pos: i as u32,
-                seq: 0,
-                logits: i + 1 == ids.len(),
-            });
-        }
+        let mut batch = prompt_batch(&ids, 0, 0);
+        let also: Vec<(usize, u32)> = (0..k).map(|i| (i, 1)).collect();
         let last0 = batch.len() - 1;
-        for (i, &t) in short.iter().enumerate().skip(k) {
-            batch.push(BatchToken {
-                token: t,
-                pos: i as u32,
-                seq: 1,
-                logits: i + 1 == short.len(),
-            });
-        }
+        batch.extend(prompt_batch(short, k, 1));
         let last1 = batch.len() - 1;
         runner.decode_shared(&batch, &also).expect("shared decode");
         let got0 = runner.logits(last0).to_vec();
         let got1 = runner.logits(last1).to_vec();
         // seq 2: the prefix [0, k) by copy, then the rest.
         runner.seq_copy(0, 2, 0, Some(k as u32));
-        let rest: Vec<BatchToken> = (k..ids.len())
-            .map(|i| BatchToken {
-                token: ids[i],
-                pos: i as u32,
-                seq: 2,
-                logits: i + 1 == ids.len(),
-            })
-            .collect();
+        let rest = prompt_batch(&ids, k, 2);
         runner.decode(&rest).expect("after a copy");
         let got2 = runner.logits(rest.len() - 1).to_vec();
         // seq 3: the short prompt alone.
-        let solo: Vec<BatchToken> = short
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| BatchToken {
-                token: t,
-                pos: i as u32,
-                seq: 3,
-                logits: i + 1 == short.len(),
-            })
-            .collect();
+        let solo = prompt_batch(short, 0, 3);
         runner.decode(&solo).expect("solo");
         let alone1 = runner.logits(solo.len() - 1).to_vec();
         let max_diff = |a: &[f32], b: &[f32]| {
