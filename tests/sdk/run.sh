@@ -62,9 +62,13 @@ trap 'exit 130' INT TERM
 # sends them without a key); uploaded files in a fresh directory removed at the end.
 # No port is chosen ahead of time (another process could take it first): the
 # server names the one it got in its log.
+# --max-output-tokens 300: the most any test asks for. The guide's chat examples
+# set no limit, and a random model's reply comes back as text whose cut UTF-8
+# sequences (U+FFFD) re-tokenize into up to 3 tokens each: 512-token replies made
+# the second turn overflow the tiny models' 2048-token context now and then.
 KEY="hearth-sdk-test"
 env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG -u HEARTH_PORT -u HEARTH_MMPROJ NO_COLOR=1 "$BIN" serve --model "$MODEL,$VISION" --mmproj ",$MMPROJ" --port 0 \
-  --api-key "$KEY" --files-dir "$FILES_DIR" --max-output-tokens 512 --max-thinking-tokens 16 >"$LOG" 2>&1 &
+  --api-key "$KEY" --files-dir "$FILES_DIR" --max-output-tokens 300 --max-thinking-tokens 16 >"$LOG" 2>&1 &
 SERVER_PID=$!
 
 URL=""
