@@ -172,10 +172,14 @@ async fn concurrent_prompts_prefill_their_common_prefix_once() {
         texts(&together),
         "sharing does not change answers"
     );
-    let n = shared.load(Ordering::Relaxed);
+    // Every prompt after the first gets the prefix from another sequence:
+    // shared in a batch as it is computed, or copied (reported as cached),
+    // depending on when it reached the engine thread.
+    let tagged = shared.load(Ordering::Relaxed);
+    let cached: usize = together.iter().map(|o| o.cached as usize).sum();
     assert!(
-        n >= prefix.len() * (prompts.len() - 2),
-        "the common prefix was computed once for (nearly) all: {n} tokens shared"
+        tagged + cached >= prefix.len() * (prompts.len() - 1),
+        "the common prefix was computed once: {tagged} tokens shared in batches, {cached} copied"
     );
     // A later prompt with the same prefix takes it from the cache.
     let later = collect(
