@@ -126,6 +126,13 @@ pub trait Runner {
     fn shares_prefixes(&self) -> bool {
         false
     }
+    /// Whether a decode is cheapest when the sequences in it have
+    /// consecutive ids: llama.cpp with one KV stream per sequence splits a
+    /// batch into one micro-batch per run of consecutive ids, and every
+    /// micro-batch reads all the weights again.
+    fn prefers_consecutive_sequences(&self) -> bool {
+        false
+    }
     /// [`Runner::decode`], where `also[k] = (i, seq)` puts batch token `i`
     /// into sequence `seq` too (`also` sorted by `i`; only when
     /// [`Runner::shares_prefixes`]).

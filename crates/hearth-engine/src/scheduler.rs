@@ -103,7 +103,16 @@ struct Scheduler {
     /// The runner shares KV cells between sequences: a new prompt may take
     /// its prefix from any active sequence ([`Runner::shares_prefixes`]).
     share: bool,
+    /// Sequences that decode together should have consecutive ids
+    /// ([`Runner::prefers_consecutive_sequences`]).
+    consecutive: bool,
 }
+
+/// A prefix match this much longer outweighs taking a sequence next to the
+/// running ones ([`Runner::prefers_consecutive_sequences`]): prefilling 32
+/// tokens costs about what one more micro-batch per step costs over a
+/// short reply.
+const PREFIX_OVER_NEIGHBOURS: usize = 32;
 
 /// The engine thread's loop; returns when every engine handle is dropped.
 pub fn run(
@@ -114,6 +123,7 @@ pub fn run(
 ) {
     let free = (0..runner.max_sequences()).collect();
     let share = runner.shares_prefixes();
+    let consecutive = runner.prefers_consecutive_sequences();
     let mut s = Scheduler {
         runner,
         tokenizer,
@@ -122,6 +132,7 @@ pub fn run(
         free,
         kept: HashMap::new(),
         share,
+        consecutive,
     };
     loop {
         if s.active.is_empty() {
@@ -270,18 +281,26 @@ impl Scheduler {
     /// emptied. Returns the sequence and the reused token count.
     fn take_best_prefix(&mut self, prompt: &[i32]) -> (u32, usize) {
         let limit = prompt.len().saturating_sub(1);
+        // Where sequences decode cheapest next to each other, a short match
+        // (a chat template's header) does not outweigh a neighbour.
+        let bucket = if self.consecutive {
+            PREFIX_OVER_NEIGHBOURS
+        } else {
+            usize::MAX
+        };
         let best = self
             .free
             .iter()
             .enumerate()
-            .map(|(i, seq)| {
-                let kept = self.kept.get(seq).map_or(&[][..], Vec::as_slice);
+            .map(|(i, &seq)| {
+                let kept = self.kept.get(&seq).map_or(&[][..], Vec::as_slice);
                 let common = kept.iter().zip(prompt).take_while(|(a, b)| a == b).count();
-                (i, common.min(limit))
+                let common = common.min(limit);
+                (i, common, (common / bucket, self.neighbours(seq), common, i))
             })
-            .max_by_key(|&(i, common)| (common, i));
+            .max_by_key(|&(_, _, key)| key);
         match best {
-            Some((i, common)) if common > 0 => {
+            Some((i, common, _)) if common > 0 => {
                 let seq = self.free.remove(i);
                 let kept = self.kept.remove(&seq).unwrap_or_default();
                 if common == kept.len() || self.runner.seq_remove(seq, common as u32, None) {
@@ -295,12 +314,35 @@ impl Scheduler {
         }
     }
 
-    /// The least recently used idle sequence, emptied.
+    /// How many of `seq`'s two neighbouring ids are running, where that
+    /// matters ([`Runner::prefers_consecutive_sequences`]); else 0.
+    fn neighbours(&self, seq: u32) -> usize {
+        if !self.consecutive {
+            return 0;
+        }
+        let running = |q: Option<u32>| q.is_some_and(|q| self.active.iter().any(|s| s.seq == q));
+        usize::from(running(seq.checked_sub(1))) + usize::from(running(seq.checked_add(1)))
+    }
+
+    /// The least recently used idle sequence, emptied; where sequences
+    /// decode cheapest next to each other, the least recently used of those
+    /// with the most running neighbours.
     fn take_lru(&mut self) -> Option<u32> {
-        if self.free.is_empty() {
+        let i = self
+            .free
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, &seq)| (self.neighbours(seq), std::cmp::Reverse(i)))?
+            .0;
+        self.take_free(i)
+    }
+
+    /// Idle sequence `free[i]`, emptied.
+    fn take_free(&mut self, i: usize) -> Option<u32> {
+        if i >= self.free.len() {
             return None;
         }
-        let seq = self.free.remove(0);
+        let seq = self.free.remove(i);
         if self.kept.remove(&seq).is_some_and(|k| !k.is_empty()) {
             self.runner.seq_remove(seq, 0, None);
         }
@@ -872,6 +914,7 @@ mod tests {
         let shared = runner.shared_tokens.clone();
         let s = Scheduler {
             share: runner.shares_prefixes(),
+            consecutive: runner.prefers_consecutive_sequences(),
             runner: Box::new(runner),
             tokenizer: Arc::new(ByteTokenizer::default()),
             config: SchedulerConfig {
@@ -958,5 +1001,70 @@ mod tests {
         assert_eq!(first[1], 1, "{first:?}");
         assert!(first[0] > 1, "{first:?}");
         assert_eq!(shared.load(std::sync::atomic::Ordering::Relaxed), 10);
+    }
+
+    /// A scheduler over a byte runner with one KV stream per sequence;
+    /// the runs of consecutive ids in each decode.
+    fn streams_scheduler(sequences: u32) -> (Scheduler, Arc<std::sync::Mutex<Vec<usize>>>) {
+        let mut runner = ByteRunner::new(256 * sequences, sequences);
+        runner.sharing = false;
+        runner.consecutive = true;
+        let runs = runner.runs.clone();
+        let (mut s, _) = scheduler(sequences, 16);
+        s.share = false;
+        s.consecutive = true;
+        s.runner = Box::new(runner);
+        (s, runs)
+    }
+
+    fn admit(s: &mut Scheduler, text: &str, max_tokens: u32) -> u32 {
+        let (mut j, rx) = job(text);
+        j.max_tokens = max_tokens;
+        // The events are not read: dropping the receiver would cancel.
+        std::mem::forget(rx);
+        s.admit(j);
+        s.active.last().map_or(u32::MAX, |a| a.seq)
+    }
+
+    #[test]
+    fn with_one_stream_per_sequence_a_new_request_takes_an_id_next_to_the_running_ones() {
+        let (mut s, runs) = streams_scheduler(8);
+        let seqs: Vec<u32> = [("abc", 12), ("bcd", 1), ("cde", 12), ("def", 12)]
+            .iter()
+            .map(|&(text, max)| admit(&mut s, text, max))
+            .collect();
+        assert_eq!(seqs, [0, 1, 2, 3]);
+        // Sequence 1 ends after its first token; a new request comes: not
+        // 4 (the least recently used) but 1, between running 0 and 2.
+        while s.active.len() == 4 {
+            s.step();
+        }
+        assert_eq!(admit(&mut s, "xyz", 12), 1);
+        while !s.active.is_empty() {
+            s.step();
+        }
+        let runs = runs.lock().map(|r| r.clone()).unwrap_or_default();
+        assert!(runs.iter().all(|&r| r == 1), "micro-batches per decode: {runs:?}");
+    }
+
+    #[test]
+    fn with_one_stream_per_sequence_only_a_long_shared_prefix_outweighs_a_neighbour() {
+        let (mut s, _) = streams_scheduler(8);
+        let long = "q".repeat(PREFIX_OVER_NEIGHBOURS + 8);
+        // Idle sequence 0 keeps a short prompt, idle 1 a long one.
+        assert_eq!(admit(&mut s, "hello there", 1), 0);
+        assert_eq!(admit(&mut s, &long, 1), 1);
+        while !s.active.is_empty() {
+            s.step();
+        }
+        // Nothing runs: the least recently used, 2.
+        assert_eq!(admit(&mut s, "zzz", 30), 2);
+        // Shares 6 tokens ("hello ") with idle 0, which has no running
+        // neighbour: 3, next to 2, wins.
+        assert_eq!(admit(&mut s, "hello world", 30), 3);
+        // Shares 40 tokens with idle 1: it takes 1 and reuses them.
+        let with_long = format!("{long} and more");
+        assert_eq!(admit(&mut s, &with_long, 30), 1);
+        assert_eq!(s.active.last().map(|a| a.prefilled), Some(long.len()));
     }
 }

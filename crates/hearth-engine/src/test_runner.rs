@@ -75,6 +75,11 @@ pub struct ByteRunner {
     pub sharing: bool,
     /// Batch tokens put into a second sequence (to observe sharing).
     pub shared_tokens: Arc<AtomicUsize>,
+    /// Reports [`Runner::prefers_consecutive_sequences`].
+    pub consecutive: bool,
+    /// Per decode, the runs of consecutive sequence ids in it: the
+    /// micro-batches llama.cpp makes of it with one KV stream per sequence.
+    pub runs: Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
 impl ByteRunner {
@@ -87,6 +92,8 @@ impl ByteRunner {
             batch_sizes: Vec::new(),
             sharing: true,
             shared_tokens: Arc::default(),
+            consecutive: false,
+            runs: Arc::default(),
         }
     }
 
@@ -123,6 +130,13 @@ impl Runner for ByteRunner {
     }
     fn decode(&mut self, batch: &[BatchToken]) -> Result<(), RunnerError> {
         self.batch_sizes.push(batch.len());
+        let mut seqs: Vec<u32> = batch.iter().map(|t| t.seq).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        let breaks = seqs.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.push(usize::from(!seqs.is_empty()) + breaks);
+        }
         self.rows.clear();
         for t in batch {
             let cells = self.kv.entry(t.seq).or_default();
@@ -148,6 +162,9 @@ impl Runner for ByteRunner {
     }
     fn shares_prefixes(&self) -> bool {
         self.sharing
+    }
+    fn prefers_consecutive_sequences(&self) -> bool {
+        self.consecutive
     }
     fn decode_shared(
         &mut self,

@@ -1,5 +1,6 @@
 //! The Runner and Tokenizer of hearth-engine, on llama.cpp.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 
 use std::sync::Arc;
@@ -94,6 +95,18 @@ pub struct LlamaRunner {
     shares: bool,
     /// Sequence ids of one batch token (reused).
     seq_ids: Vec<i32>,
+    /// One KV stream per sequence: llama.cpp then splits a batch into
+    /// micro-batches of consecutive sequence ids taken in batch order, so
+    /// the batch is given to it sorted by sequence.
+    streams: bool,
+    /// Where each token of the caller's last batch sits in llama.cpp's
+    /// (identity unless `streams`).
+    rows: Vec<i32>,
+    /// The caller's batch indices in llama.cpp's order (reused).
+    order: Vec<usize>,
+    /// Logits of the last batch's rows that were decoded in an earlier
+    /// llama.cpp call than the last (`streams` only), by batch index.
+    saved: HashMap<usize, Vec<f32>>,
 }
 
 impl LlamaRunner {
@@ -146,6 +159,10 @@ impl LlamaRunner {
             projector: None,
             shares,
             seq_ids: Vec::new(),
+            streams: !(opts.kv_unified || opts.sequences <= 1),
+            rows: Vec::new(),
+            order: Vec::new(),
+            saved: HashMap::new(),
         };
         runner.warm_up(model);
         Ok(runner)
@@ -170,6 +187,68 @@ impl LlamaRunner {
             tracing::warn!("warm-up decode failed: {e}");
         }
         self.ctx.clear_kv_cache();
+    }
+
+    /// A batch for a context with one KV stream per sequence. llama.cpp
+    /// splits such a batch into micro-batches that each hold the same
+    /// number of tokens of a run of consecutive sequence ids, so a step
+    /// that decodes many streams and prefills prompts of different lengths
+    /// falls apart into many slivers, each reading all the weights. Here
+    /// each prompt (a sequence with several tokens) goes in a call of its
+    /// own and the single tokens of decoding streams in one last call,
+    /// sorted by sequence: one micro-batch each when the ids run on.
+    fn decode_streams(&mut self, batch: &[BatchToken]) -> Result<(), RunnerError> {
+        let mut count: HashMap<u32, usize> = HashMap::new();
+        for t in batch {
+            *count.entry(t.seq).or_default() += 1;
+        }
+        self.order.clear();
+        self.order.extend(0..batch.len());
+        // Prompts first (by sequence, each in position order: the sort is
+        // stable), then the single tokens by sequence.
+        self.order
+            .sort_by_key(|&i| (count.get(&batch[i].seq) == Some(&1), batch[i].seq));
+        self.rows.clear();
+        self.rows.resize(batch.len(), 0);
+        let mut start = 0;
+        while start < self.order.len() {
+            let first = batch[self.order[start]].seq;
+            let end = if count.get(&first) == Some(&1) {
+                self.order.len()
+            } else {
+                start + count.get(&first).copied().unwrap_or(1)
+            };
+            self.batch.clear();
+            for (row, k) in (start..end).enumerate() {
+                let i = self.order[k];
+                let t = &batch[i];
+                let pos = i32::try_from(t.pos)
+                    .map_err(|_| RunnerError::Decode("position overflow".into()))?;
+                let seq = i32::try_from(t.seq)
+                    .ok()
+                    .filter(|&s| s < self.opts.sequences.max(1) as i32)
+                    .ok_or_else(|| RunnerError::Decode(format!("no sequence {}", t.seq)))?;
+                self.rows[i] = row as i32;
+                self.batch
+                    .add(LlamaToken(t.token), pos, &[seq], t.logits)
+                    .map_err(|e| RunnerError::Decode(format!("batch: {e}")))?;
+            }
+            self.ctx.decode(&mut self.batch).map_err(|e| match e {
+                DecodeError::NoKvCacheSlot => RunnerError::NoKvRoom(e.to_string()),
+                other => RunnerError::Decode(other.to_string()),
+            })?;
+            if end < self.order.len() {
+                for k in start..end {
+                    let i = self.order[k];
+                    if batch[i].logits {
+                        let row = self.ctx.get_logits_ith(self.rows[i]).to_vec();
+                        self.saved.insert(i, row);
+                    }
+                }
+            }
+            start = end;
+        }
+        Ok(())
     }
 
     /// Reads media through `projector` (loaded for the same model).
@@ -200,6 +279,10 @@ impl Runner for LlamaRunner {
         self.shares
     }
 
+    fn prefers_consecutive_sequences(&self) -> bool {
+        self.streams
+    }
+
     fn decode_shared(
         &mut self,
         batch: &[BatchToken],
@@ -210,6 +293,10 @@ impl Runner for LlamaRunner {
                 "this context cannot share a token between sequences".into(),
             ));
         }
+        self.saved.clear();
+        if self.streams {
+            return self.decode_streams(batch);
+        }
         let n_seq = self.opts.sequences.max(1) as i32;
         let seq_id = |seq: u32| {
             i32::try_from(seq)
@@ -218,6 +305,7 @@ impl Runner for LlamaRunner {
                 .ok_or_else(|| RunnerError::Decode(format!("no sequence {seq}")))
         };
         self.batch.clear();
+        self.rows.clear();
         let mut rest = also;
         for (i, t) in batch.iter().enumerate() {
             let pos = i32::try_from(t.pos)
@@ -235,6 +323,7 @@ impl Runner for LlamaRunner {
                 }
                 rest = tail;
             }
+            self.rows.push(i as i32);
             self.batch
                 .add(LlamaToken(t.token), pos, &self.seq_ids, t.logits)
                 .map_err(|e| RunnerError::Decode(format!("batch: {e}")))?;
@@ -251,7 +340,11 @@ impl Runner for LlamaRunner {
     }
 
     fn logits(&self, batch_index: usize) -> &[f32] {
-        self.ctx.get_logits_ith(batch_index as i32)
+        if let Some(saved) = self.saved.get(&batch_index) {
+            return saved;
+        }
+        let row = self.rows.get(batch_index).copied().unwrap_or(batch_index as i32);
+        self.ctx.get_logits_ith(row)
     }
 
     fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) -> bool {

@@ -248,3 +248,82 @@ fn shared_prefixes_give_the_reference_logits() {
         );
     }
 }
+
+/// One KV stream per sequence (`--kv-per-sequence`): the runner decodes
+/// each prompt of a step in a call of its own and the single tokens of
+/// decoding streams together, sorted by sequence; every row must still be
+/// the logits of its own sequence: transformers' for whole prompts, a solo
+/// decode's for a decoded token.
+#[test]
+fn one_stream_per_sequence_gives_the_reference_logits() {
+    for family in FAMILIES {
+        let path = models_dir().join(format!("{family}.reference.json"));
+        let reference: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("reference"))
+                .expect("json");
+        let path = models_dir().join(format!("{family}-f32.gguf"));
+        let (model, _) = load_model(&path, 0).unwrap_or_else(|e| panic!("{e}"));
+        let opts = ContextOptions {
+            sequences: 4,
+            ctx_per_sequence: 256,
+            batch: 256,
+            threads: 2,
+            kv_f32: true,
+            kv_unified: false,
+        };
+        let mut runner = LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts)
+            .expect("context");
+        assert!(runner.prefers_consecutive_sequences(), "{family}");
+        let prompts: Vec<(Vec<i32>, Vec<f32>)> = reference["reference"]["prompts"]
+            .as_array()
+            .expect("prompts")
+            .iter()
+            .map(|p| {
+                (
+                    serde_json::from_value(p["prompt_ids"].clone()).expect("ids"),
+                    serde_json::from_value(p["last_logits"].clone()).expect("logits"),
+                )
+            })
+            .filter(|(ids, _): &(Vec<i32>, Vec<f32>)| ids.len() >= 2)
+            .collect();
+        assert!(prompts.len() >= 2, "{family}: two prompts");
+        let ((p, want_p), (q, want_q)) = (&prompts[0], &prompts[1]);
+        let max_diff = |a: &[f32], b: &[f32]| {
+            assert_eq!(a.len(), b.len());
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max)
+        };
+        // Step 1: two prompts, the higher sequence first in the batch.
+        let mut batch = prompt_batch(q, 0, 3);
+        let last_q = batch.len() - 1;
+        batch.extend(prompt_batch(p, 0, 1));
+        let last_p = batch.len() - 1;
+        runner.decode(&batch).expect("two prompts");
+        let d_q = max_diff(runner.logits(last_q), want_q);
+        let d_p = max_diff(runner.logits(last_p), want_p);
+        // Step 2: seq 3 and seq 1 decode one token each around a new
+        // prompt on seq 0 (decoded in an earlier call: its row is kept).
+        let t = 7;
+        let mut batch = vec![BatchToken { token: t, pos: q.len() as u32, seq: 3, logits: true }];
+        batch.extend(prompt_batch(p, 0, 0));
+        let last_new = batch.len() - 1;
+        batch.push(BatchToken { token: t, pos: p.len() as u32, seq: 1, logits: true });
+        runner.decode(&batch).expect("mixed step");
+        let step_q = runner.logits(0).to_vec();
+        let d_new = max_diff(runner.logits(last_new), want_p);
+        let step_p = runner.logits(last_new + 1).to_vec();
+        // Solo on seq 2: p then t.
+        let mut solo = p.clone();
+        solo.push(t);
+        let solo_batch = prompt_batch(&solo, 0, 2);
+        runner.decode(&solo_batch).expect("solo");
+        let d_step = max_diff(&step_p, runner.logits(solo_batch.len() - 1));
+        println!("{family}: one stream per sequence: |d| vs transformers {d_p:.6} {d_q:.6} {d_new:.6}; decoded vs solo {d_step:.6}");
+        for d in [d_p, d_q, d_new, d_step] {
+            assert!(d <= tolerance("f32"), "{family}: {d_p} {d_q} {d_new} {d_step}");
+        }
+        assert!(max_diff(&step_q, &step_p) > 0.01, "{family}: sequences not distinguished");
+    }
+}
