@@ -80,6 +80,8 @@ pub struct ByteRunner {
     /// Per decode, the runs of consecutive sequence ids in it: the
     /// micro-batches llama.cpp makes of it with one KV stream per sequence.
     pub runs: Arc<std::sync::Mutex<Vec<usize>>>,
+    /// Reports [`Runner::query_tile`].
+    pub query_tile: Option<usize>,
 }
 
 impl ByteRunner {
@@ -94,6 +96,7 @@ impl ByteRunner {
             shared_tokens: Arc::default(),
             consecutive: false,
             runs: Arc::default(),
+            query_tile: None,
         }
     }
 
@@ -165,6 +168,9 @@ impl Runner for ByteRunner {
     }
     fn prefers_consecutive_sequences(&self) -> bool {
         self.consecutive
+    }
+    fn query_tile(&self) -> Option<usize> {
+        self.query_tile
     }
     fn decode_shared(
         &mut self,

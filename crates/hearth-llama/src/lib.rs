@@ -239,8 +239,10 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
         None => None,
     };
     let runner_projector = projector.clone();
+    let on_cpu = opts.gpu_layers == 0;
     let factory: RunnerFactory = Box::new(move || {
         LlamaRunner::new(model, backend, ctx).map(|r| {
+            let r = if on_cpu { r.on_cpu() } else { r };
             let r = match runner_projector {
                 Some(p) => r.with_projector(p),
                 None => r,

@@ -104,6 +104,8 @@ pub struct LlamaRunner {
     rows: Vec<i32>,
     /// The caller's batch indices in llama.cpp's order (reused).
     order: Vec<usize>,
+    /// See [`Runner::query_tile`]: set where attention runs on the CPU.
+    query_tile: Option<usize>,
     /// Logits of the last batch's rows that were decoded in an earlier
     /// llama.cpp call than the last (`streams` only), by batch index.
     saved: HashMap<usize, Vec<f32>>,
@@ -163,6 +165,7 @@ impl LlamaRunner {
             rows: Vec::new(),
             order: Vec::new(),
             saved: HashMap::new(),
+            query_tile: None,
         };
         runner.warm_up(model);
         Ok(runner)
@@ -251,6 +254,14 @@ impl LlamaRunner {
         Ok(())
     }
 
+    /// Attention runs in llama.cpp's CPU kernels (no layer offloaded to a
+    /// GPU) with flash attention, whose tiles are 64 query rows
+    /// (`GGML_FA_TILE_Q`): see [`Runner::query_tile`].
+    pub fn on_cpu(mut self) -> Self {
+        self.query_tile = (!self.opts.kv_f32).then_some(64);
+        self
+    }
+
     /// Reads media through `projector` (loaded for the same model).
     pub fn with_projector(mut self, projector: Arc<crate::media::Projector>) -> Self {
         self.projector = Some(projector);
@@ -281,6 +292,10 @@ impl Runner for LlamaRunner {
 
     fn prefers_consecutive_sequences(&self) -> bool {
         self.streams
+    }
+
+    fn query_tile(&self) -> Option<usize> {
+        self.query_tile
     }
 
     fn decode_shared(
