@@ -330,7 +330,11 @@ impl Scheduler {
                 let kept = self.kept.get(&seq).map_or(&[][..], Vec::as_slice);
                 let common = kept.iter().zip(prompt).take_while(|(a, b)| a == b).count();
                 let common = common.min(limit);
-                (i, common, (common / bucket, self.neighbours(seq), common, i))
+                (
+                    i,
+                    common,
+                    (common / bucket, self.neighbours(seq), common, i),
+                )
             })
             .max_by_key(|&(_, _, key)| key);
         match best {
@@ -1078,7 +1082,10 @@ mod tests {
             s.step();
         }
         let runs = runs.lock().map(|r| r.clone()).unwrap_or_default();
-        assert!(runs.iter().all(|&r| r == 1), "micro-batches per decode: {runs:?}");
+        assert!(
+            runs.iter().all(|&r| r == 1),
+            "micro-batches per decode: {runs:?}"
+        );
     }
 
     #[test]

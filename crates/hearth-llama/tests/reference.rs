@@ -157,6 +157,36 @@ fn every_family_matches_transformers() {
     println!("{}", report.join("\n"));
 }
 
+/// The largest |a - b| over two logit rows of one vocabulary.
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
+
+/// A runner of 4 sequences on `family`'s F32 model (F32 KV, no flash
+/// attention), and the family's transformers reference.
+fn four_sequences(family: &str, kv_unified: bool) -> (LlamaRunner, Value) {
+    let path = models_dir().join(format!("{family}.reference.json"));
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("reference")).expect("json");
+    let path = models_dir().join(format!("{family}-f32.gguf"));
+    let (model, _) = load_model(&path, 0).unwrap_or_else(|e| panic!("{e}"));
+    let opts = ContextOptions {
+        sequences: 4,
+        ctx_per_sequence: 256,
+        batch: 256,
+        threads: 2,
+        kv_f32: true,
+        kv_unified,
+    };
+    let runner =
+        LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts).expect("context");
+    (runner, reference)
+}
+
 /// Prompts sharing KV cells: a prefix decoded once for two sequences (one
 /// batch token in both), then each sequence's own part in the same batch;
 /// and a prefix given to a third sequence by `seq_copy`. Each sequence's
@@ -165,22 +195,7 @@ fn every_family_matches_transformers() {
 #[test]
 fn shared_prefixes_give_the_reference_logits() {
     for family in FAMILIES {
-        let path = models_dir().join(format!("{family}.reference.json"));
-        let reference: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("reference"))
-                .expect("json");
-        let path = models_dir().join(format!("{family}-f32.gguf"));
-        let (model, _) = load_model(&path, 0).unwrap_or_else(|e| panic!("{e}"));
-        let opts = ContextOptions {
-            sequences: 4,
-            ctx_per_sequence: 256,
-            batch: 256,
-            threads: 2,
-            kv_f32: true,
-            kv_unified: true,
-        };
-        let mut runner = LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts)
-            .expect("context");
+        let (mut runner, reference) = four_sequences(family, true);
         let sliding = family.starts_with("gemma");
         assert_eq!(runner.shares_prefixes(), !sliding, "{family}");
         if sliding {
@@ -223,13 +238,6 @@ fn shared_prefixes_give_the_reference_logits() {
         let solo = prompt_batch(short, 0, 3);
         runner.decode(&solo).expect("solo");
         let alone1 = runner.logits(solo.len() - 1).to_vec();
-        let max_diff = |a: &[f32], b: &[f32]| {
-            assert_eq!(a.len(), b.len());
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max)
-        };
         let (d0, d1, d2) = (
             max_diff(&got0, &want),
             max_diff(&got1, &alone1),
@@ -257,22 +265,7 @@ fn shared_prefixes_give_the_reference_logits() {
 #[test]
 fn one_stream_per_sequence_gives_the_reference_logits() {
     for family in FAMILIES {
-        let path = models_dir().join(format!("{family}.reference.json"));
-        let reference: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("reference"))
-                .expect("json");
-        let path = models_dir().join(format!("{family}-f32.gguf"));
-        let (model, _) = load_model(&path, 0).unwrap_or_else(|e| panic!("{e}"));
-        let opts = ContextOptions {
-            sequences: 4,
-            ctx_per_sequence: 256,
-            batch: 256,
-            threads: 2,
-            kv_f32: true,
-            kv_unified: false,
-        };
-        let mut runner = LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts)
-            .expect("context");
+        let (mut runner, reference) = four_sequences(family, false);
         assert!(runner.prefers_consecutive_sequences(), "{family}");
         let prompts: Vec<(Vec<i32>, Vec<f32>)> = reference["reference"]["prompts"]
             .as_array()
@@ -288,13 +281,6 @@ fn one_stream_per_sequence_gives_the_reference_logits() {
             .collect();
         assert!(prompts.len() >= 2, "{family}: two prompts");
         let ((p, want_p), (q, want_q)) = (&prompts[0], &prompts[1]);
-        let max_diff = |a: &[f32], b: &[f32]| {
-            assert_eq!(a.len(), b.len());
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max)
-        };
         // Step 1: two prompts, the higher sequence first in the batch.
         let mut batch = prompt_batch(q, 0, 3);
         let last_q = batch.len() - 1;
@@ -306,10 +292,20 @@ fn one_stream_per_sequence_gives_the_reference_logits() {
         // Step 2: seq 3 and seq 1 decode one token each around a new
         // prompt on seq 0 (decoded in an earlier call: its row is kept).
         let t = 7;
-        let mut batch = vec![BatchToken { token: t, pos: q.len() as u32, seq: 3, logits: true }];
+        let mut batch = vec![BatchToken {
+            token: t,
+            pos: q.len() as u32,
+            seq: 3,
+            logits: true,
+        }];
         batch.extend(prompt_batch(p, 0, 0));
         let last_new = batch.len() - 1;
-        batch.push(BatchToken { token: t, pos: p.len() as u32, seq: 1, logits: true });
+        batch.push(BatchToken {
+            token: t,
+            pos: p.len() as u32,
+            seq: 1,
+            logits: true,
+        });
         runner.decode(&batch).expect("mixed step");
         let step_q = runner.logits(0).to_vec();
         let d_new = max_diff(runner.logits(last_new), want_p);
@@ -322,8 +318,14 @@ fn one_stream_per_sequence_gives_the_reference_logits() {
         let d_step = max_diff(&step_p, runner.logits(solo_batch.len() - 1));
         println!("{family}: one stream per sequence: |d| vs transformers {d_p:.6} {d_q:.6} {d_new:.6}; decoded vs solo {d_step:.6}");
         for d in [d_p, d_q, d_new, d_step] {
-            assert!(d <= tolerance("f32"), "{family}: {d_p} {d_q} {d_new} {d_step}");
+            assert!(
+                d <= tolerance("f32"),
+                "{family}: {d_p} {d_q} {d_new} {d_step}"
+            );
         }
-        assert!(max_diff(&step_q, &step_p) > 0.01, "{family}: sequences not distinguished");
+        assert!(
+            max_diff(&step_q, &step_p) > 0.01,
+            "{family}: sequences not distinguished"
+        );
     }
 }
