@@ -82,6 +82,8 @@ struct Sequence {
     max_tokens: u32,
     logprobs: bool,
     events: mpsc::UnboundedSender<EngineEvent>,
+    /// The scheduler's step count when it was admitted (prefill aging).
+    admitted: u64,
 }
 
 impl Sequence {
@@ -106,6 +108,8 @@ struct Scheduler {
     /// Sequences that decode together should have consecutive ids
     /// ([`Runner::prefers_consecutive_sequences`]).
     consecutive: bool,
+    /// Steps run so far.
+    steps: u64,
 }
 
 /// A prefix match this much longer outweighs taking a sequence next to the
@@ -133,6 +137,7 @@ pub fn run(
         kept: HashMap::new(),
         share,
         consecutive,
+        steps: 0,
     };
     loop {
         if s.active.is_empty() {
@@ -231,6 +236,7 @@ impl Scheduler {
                 max_tokens: job.max_tokens,
                 logprobs: job.request.logprobs.is_some(),
                 events: job.events.clone(),
+                admitted: self.steps,
             });
         }
     }
@@ -396,6 +402,7 @@ impl Scheduler {
 
     /// One multi-sequence decode, then sampling for every sequence that got logits.
     fn step(&mut self) {
+        self.steps += 1;
         self.drop_cancelled();
         self.settle_shares();
         self.prefill_one_media();
@@ -458,9 +465,17 @@ impl Scheduler {
             }
             rest.push(i);
         }
+        // Shortest remaining first, aged: each step a prompt has waited
+        // counts as one chunk done, so a long prompt is not starved by short
+        // ones that keep arriving.
+        let (steps, chunk) = (self.steps, self.config.prefill_chunk);
         let remaining = |i: &usize| {
             let s = &self.active[*i];
-            s.prompt.len().saturating_sub(s.prefilled)
+            let waited = usize::try_from(steps - s.admitted).unwrap_or(usize::MAX);
+            s.prompt
+                .len()
+                .saturating_sub(s.prefilled)
+                .saturating_sub(waited.saturating_mul(chunk))
         };
         rest.extend(waiters.iter().map(|w| w.0));
         rest.sort_by_key(remaining);
@@ -953,6 +968,7 @@ mod tests {
         let s = Scheduler {
             share: runner.shares_prefixes(),
             consecutive: runner.prefers_consecutive_sequences(),
+            steps: 0,
             runner: Box::new(runner),
             tokenizer: Arc::new(ByteTokenizer::default()),
             config: SchedulerConfig {
@@ -1149,5 +1165,27 @@ mod tests {
         let (cached, text) = run_job(&mut s, &far);
         assert_eq!(cached, 150);
         assert_eq!(text, fresh[1]);
+    }
+
+    #[test]
+    fn a_long_prompt_is_not_starved_by_short_ones_that_keep_coming() {
+        // Batches of 64; each step a new 64-token prompt arrives and would
+        // take the whole batch if shortest-first were all.
+        let (mut s, _) = scheduler(4, 16);
+        let (mut long, mut rx) = job(&"L".repeat(100));
+        long.max_tokens = 1;
+        s.admit(long);
+        let mut first = [0usize];
+        for step in 1..=30 {
+            let text: String = (0..64).map(|k| (b'a' + ((step + k) % 26) as u8) as char).collect();
+            admit(&mut s, &text, 1);
+            s.step();
+            first_token_step(&mut rx, &mut first, step, 0);
+            if first[0] > 0 {
+                break;
+            }
+        }
+        // 100 tokens at 16 a step once aged (after 100 / 16 steps waited).
+        assert!(first[0] > 0 && first[0] <= 16, "first token at step {}", first[0]);
     }
 }
