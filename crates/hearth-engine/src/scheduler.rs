@@ -1177,7 +1177,9 @@ mod tests {
         s.admit(long);
         let mut first = [0usize];
         for step in 1..=30 {
-            let text: String = (0..64).map(|k| (b'a' + ((step + k) % 26) as u8) as char).collect();
+            let text: String = (0..64)
+                .map(|k| (b'a' + ((step + k) % 26) as u8) as char)
+                .collect();
             admit(&mut s, &text, 1);
             s.step();
             first_token_step(&mut rx, &mut first, step, 0);
@@ -1186,6 +1188,10 @@ mod tests {
             }
         }
         // 100 tokens at 16 a step once aged (after 100 / 16 steps waited).
-        assert!(first[0] > 0 && first[0] <= 16, "first token at step {}", first[0]);
+        assert!(
+            first[0] > 0 && first[0] <= 16,
+            "first token at step {}",
+            first[0]
+        );
     }
 }
