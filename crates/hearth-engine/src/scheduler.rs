@@ -110,6 +110,8 @@ struct Scheduler {
     consecutive: bool,
     /// Steps run so far.
     steps: u64,
+    /// Logits of the row being sampled (reused).
+    row: Vec<f32>,
 }
 
 /// A prefix match this much longer outweighs taking a sequence next to the
@@ -138,6 +140,7 @@ pub fn run(
         share,
         consecutive,
         steps: 0,
+        row: Vec::new(),
     };
     loop {
         if s.active.is_empty() {
@@ -554,10 +557,15 @@ impl Scheduler {
             "step"
         );
         let mut done = Vec::new();
+        // One buffer for every row, kept across steps: a fresh vocabulary-
+        // sized allocation per token (0.5 MB for Llama 3) faults its pages in.
+        let mut row = std::mem::take(&mut self.row);
         for (i, b) in wants {
-            let row = self.runner.logits(b).to_vec();
-            self.prompt_done(i, row, &mut done);
+            row.clear();
+            row.extend_from_slice(self.runner.logits(b));
+            self.prompt_done(i, &mut row, &mut done);
         }
+        self.row = row;
         done.sort_unstable();
         for i in done.into_iter().rev() {
             self.release(i);
@@ -598,7 +606,7 @@ impl Scheduler {
 
     /// Samples from logits of sequence `i` (after its prompt is in: its
     /// waiting candidates fork first); finished ones are added to `done`.
-    fn prompt_done(&mut self, i: usize, row: Vec<f32>, done: &mut Vec<usize>) {
+    fn prompt_done(&mut self, i: usize, row: &mut [f32], done: &mut Vec<usize>) {
         let forks = self.forks_of(i);
         for j in forks {
             let (src, dst) = (self.active[i].seq, self.active[j].seq);
@@ -609,7 +617,7 @@ impl Scheduler {
             self.active[j].prefilled = len;
             self.active[j].in_kv = len;
             self.active[j].fork_of = None;
-            if self.sample_and_emit(j, row.clone()) {
+            if self.sample_and_emit(j, &mut row.to_vec()) {
                 done.push(j);
             }
         }
@@ -633,11 +641,11 @@ impl Scheduler {
         let seq = self.active[i].seq;
         let mut done = Vec::new();
         match self.runner.prefill_media(seq, &media) {
-            Ok(row) => {
+            Ok(mut row) => {
                 let s = &mut self.active[i];
                 s.prefilled = s.prompt.len();
                 s.in_kv = s.prompt.len();
-                self.prompt_done(i, row, &mut done);
+                self.prompt_done(i, &mut row, &mut done);
             }
             Err(e) => {
                 // The request fails (its candidates waiting to fork share its
@@ -671,14 +679,14 @@ impl Scheduler {
     }
 
     /// Samples the next token of sequence `i`; returns true when it finished.
-    fn sample_and_emit(&mut self, i: usize, mut logits: Vec<f32>) -> bool {
+    fn sample_and_emit(&mut self, i: usize, logits: &mut [f32]) -> bool {
         let tokenizer = self.tokenizer.clone();
         let seq_ctx = self.config.seq_ctx;
         let replies = self.config.replies.clone();
         let s = &mut self.active[i];
         let picked = match s.output.forced() {
             Some(t) => {
-                let log_z = log_sum_exp(&logits);
+                let log_z = log_sum_exp(logits);
                 Sampled {
                     token: t,
                     logprob: logits
@@ -688,8 +696,8 @@ impl Scheduler {
                 }
             }
             None => {
-                s.output.mask(&mut logits);
-                s.sampler.sample(&s.generated, &mut logits)
+                s.output.mask(logits);
+                s.sampler.sample(&s.generated, logits)
             }
         };
         if let Some(e) = s.output.failure() {
@@ -969,6 +977,7 @@ mod tests {
             share: runner.shares_prefixes(),
             consecutive: runner.prefers_consecutive_sequences(),
             steps: 0,
+            row: Vec::new(),
             runner: Box::new(runner),
             tokenizer: Arc::new(ByteTokenizer::default()),
             config: SchedulerConfig {
