@@ -113,6 +113,19 @@ async fn collect(mut rx: EventStream, n: usize) -> Outcome {
     o
 }
 
+/// Starts every prompt on `engine` at once, then collects each answer.
+async fn run_together<S: AsRef<str>>(engine: &LlmEngine, prompts: &[S]) -> Vec<Outcome> {
+    let streams: Vec<_> = prompts
+        .iter()
+        .map(|p| engine.generate(request(p.as_ref())).expect("gen"))
+        .collect();
+    let mut out = Vec::new();
+    for s in streams {
+        out.push(collect(s, 1).await);
+    }
+    out
+}
+
 const PROMPTS: [&str; 8] = [
     "alpha",
     "bravo charlie",
@@ -131,15 +144,7 @@ async fn batching_does_not_change_greedy_results() {
     for p in PROMPTS {
         solo.push(collect(alone.generate(request(p)).expect("gen"), 1).await);
     }
-    let batched = engine(8, 16);
-    let streams: Vec<_> = PROMPTS
-        .iter()
-        .map(|p| batched.generate(request(p)).expect("gen"))
-        .collect();
-    let mut together = Vec::new();
-    for s in streams {
-        together.push(collect(s, 1).await);
-    }
+    let together = run_together(&engine(8, 16), &PROMPTS).await;
     assert_eq!(solo, together);
     assert!(solo.iter().all(|o| o.reasons[0].is_some() && o.prompt > 0));
     assert!(solo.iter().any(|o| !o.texts[0].is_empty()));
@@ -158,14 +163,7 @@ async fn concurrent_prompts_prefill_their_common_prefix_once() {
     }
     let shared = Arc::new(AtomicUsize::new(0));
     let e = engine_with(8, 16, true, shared.clone());
-    let streams: Vec<_> = prompts
-        .iter()
-        .map(|p| e.generate(request(p)).expect("gen"))
-        .collect();
-    let mut together = Vec::new();
-    for s in streams {
-        together.push(collect(s, 1).await);
-    }
+    let together = run_together(&e, &prompts).await;
     let texts = |v: &[Outcome]| v.iter().map(|o| o.texts.clone()).collect::<Vec<_>>();
     assert_eq!(
         texts(&alone),

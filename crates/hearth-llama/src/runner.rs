@@ -64,6 +64,14 @@ impl Tokenizer for LlamaTokenizer {
     }
 }
 
+/// Adds token `t` to `batch`, in sequences `seqs`.
+fn add_token(batch: &mut LlamaBatch, t: &BatchToken, seqs: &[i32]) -> Result<(), RunnerError> {
+    let pos = i32::try_from(t.pos).map_err(|_| RunnerError::Decode("position overflow".into()))?;
+    batch
+        .add(LlamaToken(t.token), pos, seqs, t.logits)
+        .map_err(|e| RunnerError::Decode(format!("batch: {e}")))
+}
+
 /// How to size the llama.cpp context.
 #[derive(Debug, Clone, Copy)]
 pub struct ContextOptions {
@@ -194,6 +202,22 @@ impl LlamaRunner {
         self.ctx.clear_kv_cache();
     }
 
+    /// llama.cpp's id of sequence `seq`, checked against the context.
+    fn seq_id(&self, seq: u32) -> Result<i32, RunnerError> {
+        i32::try_from(seq)
+            .ok()
+            .filter(|&s| s < self.opts.sequences.max(1) as i32)
+            .ok_or_else(|| RunnerError::Decode(format!("no sequence {seq}")))
+    }
+
+    /// Decodes what `self.batch` holds.
+    fn run_batch(&mut self) -> Result<(), RunnerError> {
+        self.ctx.decode(&mut self.batch).map_err(|e| match e {
+            DecodeError::NoKvCacheSlot => RunnerError::NoKvRoom(e.to_string()),
+            other => RunnerError::Decode(other.to_string()),
+        })
+    }
+
     /// A batch for a context with one KV stream per sequence. llama.cpp
     /// splits such a batch into micro-batches that each hold the same
     /// number of tokens of a run of consecutive sequence ids, so a step
@@ -226,22 +250,11 @@ impl LlamaRunner {
             self.batch.clear();
             for (row, k) in (start..end).enumerate() {
                 let i = self.order[k];
-                let t = &batch[i];
-                let pos = i32::try_from(t.pos)
-                    .map_err(|_| RunnerError::Decode("position overflow".into()))?;
-                let seq = i32::try_from(t.seq)
-                    .ok()
-                    .filter(|&s| s < self.opts.sequences.max(1) as i32)
-                    .ok_or_else(|| RunnerError::Decode(format!("no sequence {}", t.seq)))?;
+                let seq = self.seq_id(batch[i].seq)?;
                 self.rows[i] = row as i32;
-                self.batch
-                    .add(LlamaToken(t.token), pos, &[seq], t.logits)
-                    .map_err(|e| RunnerError::Decode(format!("batch: {e}")))?;
+                add_token(&mut self.batch, &batch[i], &[seq])?;
             }
-            self.ctx.decode(&mut self.batch).map_err(|e| match e {
-                DecodeError::NoKvCacheSlot => RunnerError::NoKvRoom(e.to_string()),
-                other => RunnerError::Decode(other.to_string()),
-            })?;
+            self.run_batch()?;
             if end < self.order.len() {
                 for k in start..end {
                     let i = self.order[k];
@@ -314,26 +327,17 @@ impl Runner for LlamaRunner {
         if self.streams {
             return self.decode_streams(batch);
         }
-        let n_seq = self.opts.sequences.max(1) as i32;
-        let seq_id = |seq: u32| {
-            i32::try_from(seq)
-                .ok()
-                .filter(|&s| s < n_seq)
-                .ok_or_else(|| RunnerError::Decode(format!("no sequence {seq}")))
-        };
         self.batch.clear();
         self.rows.clear();
         let mut rest = also;
         for (i, t) in batch.iter().enumerate() {
-            let pos = i32::try_from(t.pos)
-                .map_err(|_| RunnerError::Decode("position overflow".into()))?;
             self.seq_ids.clear();
-            self.seq_ids.push(seq_id(t.seq)?);
+            self.seq_ids.push(self.seq_id(t.seq)?);
             while let Some((&(j, other), tail)) = rest.split_first() {
                 if j != i {
                     break;
                 }
-                let other = seq_id(other)?;
+                let other = self.seq_id(other)?;
                 // The batch holds room for each sequence once.
                 if !self.seq_ids.contains(&other) {
                     self.seq_ids.push(other);
@@ -341,19 +345,14 @@ impl Runner for LlamaRunner {
                 rest = tail;
             }
             self.rows.push(i as i32);
-            self.batch
-                .add(LlamaToken(t.token), pos, &self.seq_ids, t.logits)
-                .map_err(|e| RunnerError::Decode(format!("batch: {e}")))?;
+            add_token(&mut self.batch, t, &self.seq_ids)?;
         }
         if !rest.is_empty() {
             return Err(RunnerError::Decode(
                 "shared tokens out of order or past the batch".into(),
             ));
         }
-        self.ctx.decode(&mut self.batch).map_err(|e| match e {
-            DecodeError::NoKvCacheSlot => RunnerError::NoKvRoom(e.to_string()),
-            other => RunnerError::Decode(other.to_string()),
-        })
+        self.run_batch()
     }
 
     fn logits(&self, batch_index: usize) -> &[f32] {
