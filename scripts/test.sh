@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/deps.sh
+bash scripts/deps.sh --sdk
 # A one-off build (CI, a fresh clone) gains nothing from incremental
 # artifacts, which would only add gigabytes on disk.
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi

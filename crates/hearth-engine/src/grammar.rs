@@ -24,14 +24,18 @@ impl TokenizerEnv for VocabEnv {
         &self.trie
     }
 
+    /// Tokens spelling exactly `s`: the model's own tokenizer where its ids
+    /// spell `s` back, else the trie's greedy tokenization. A SentencePiece
+    /// vocabulary with `add_space_prefix` (Llama 2, Mistral) tokenizes every
+    /// text as the start of a prompt, with a leading `▁`, which llguidance
+    /// would take for bytes the grammar forced.
     fn tokenize_bytes(&self, s: &[u8]) -> Vec<u32> {
-        match std::str::from_utf8(s) {
-            Ok(text) => match self.tokenizer.encode(text, false) {
-                Ok(ids) => ids.into_iter().map(|t| t as u32).collect(),
-                Err(_) => self.trie.greedy_tokenize(s),
-            },
-            Err(_) => self.trie.greedy_tokenize(s),
-        }
+        let own = std::str::from_utf8(s)
+            .ok()
+            .and_then(|text| self.tokenizer.encode(text, false).ok())
+            .map(|ids| ids.into_iter().map(|t| t as u32).collect::<Vec<u32>>())
+            .filter(|ids| self.trie.decode_raw(ids) == s);
+        own.unwrap_or_else(|| self.trie.greedy_tokenize(s))
     }
 }
 

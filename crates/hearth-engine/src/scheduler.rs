@@ -701,11 +701,15 @@ impl Scheduler {
             }
         };
         if let Some(e) = s.output.failure() {
+            // The grammar engine's own words (parser state, forced bytes) stay
+            // in the server log: they say nothing useful to a client.
+            tracing::error!("constrained decoding failed: {e}");
             let _ = s
                 .events
-                .send(EngineEvent::Failed(EngineError::Internal(format!(
-                    "constrained decoding failed: {e}"
-                ))));
+                .send(EngineEvent::Failed(EngineError::Internal(
+                    "An internal error has occurred: constrained decoding failed (details are in the server's log)."
+                        .into(),
+                )));
             return true;
         }
         if tokenizer.is_end(picked.token) && !s.output.thinking() {

@@ -14,7 +14,12 @@ pub const DEFAULT_QUANT: &str = "Q4_K_M";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSpec {
     Path(PathBuf),
-    Hub { repo: String, file: FileChoice },
+    Hub {
+        repo: String,
+        file: FileChoice,
+    },
+    /// A model hearth fetches and verifies itself ([`crate::builtin`]).
+    Builtin(&'static crate::builtin::BuiltinModel),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +39,16 @@ pub enum HubError {
 }
 
 impl ModelSpec {
-    /// `path/to/file.gguf` (or any existing path) is a path; `owner/repo`,
+    /// `path/to/file.gguf` (or any existing path) is a path; a built-in
+    /// model's name (`SmolLM2-135M-Instruct`) is that model; `owner/repo`,
     /// `owner/repo:QUANT` and `owner/repo/file.gguf` are hub ids.
     pub fn parse(spec: &str) -> ModelSpec {
         let p = Path::new(spec);
         if p.exists() || spec.starts_with('.') || spec.starts_with('/') || spec.starts_with('~') {
             return ModelSpec::Path(p.to_path_buf());
+        }
+        if let Some(m) = crate::builtin::find(spec) {
+            return ModelSpec::Builtin(m);
         }
         let (base, quant) = match spec.rsplit_once(':') {
             Some((b, q)) if !q.is_empty() && !q.contains('/') => (b, Some(q)),
@@ -187,6 +196,7 @@ fn collect_gguf(base: &Path, dir: &Path, repo: &str, out: &mut Vec<CachedFile>) 
 pub fn resolve(spec: &ModelSpec) -> Result<PathBuf, HubError> {
     let (repo, choice) = match spec {
         ModelSpec::Path(p) => return Ok(p.clone()),
+        ModelSpec::Builtin(m) => return crate::builtin::resolve(m),
         ModelSpec::Hub { repo, file } => (repo, file),
     };
     if let Some(p) = cached(repo, choice) {
@@ -264,6 +274,10 @@ mod tests {
             ModelSpec::Path("models/x.gguf".into())
         );
         assert_eq!(ModelSpec::parse("./a/b"), ModelSpec::Path("./a/b".into()));
+        assert_eq!(
+            ModelSpec::parse("SmolLM2-135M-Instruct"),
+            ModelSpec::Builtin(&crate::builtin::SMOLLM2_135M_INSTRUCT)
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and checks, the tokenizer, multi-sequence decode and KV-cache operations.
 //! The only crate that touches FFI, and only through the safe binding.
 
+pub mod builtin;
 pub mod gguf;
 pub mod hub;
 pub mod media;
@@ -12,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use hearth_engine::llm::{LlmEngine, LlmEngineConfig, RunnerFactory};
 use hearth_engine::runner::{ModelMeta, Runner};
-use hearth_engine::template::{ChatTemplate, FALLBACK_TEMPLATE};
+use hearth_engine::template::{builtin as formats, ChatTemplate};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -173,21 +174,69 @@ pub fn model_meta(model: &LlamaModel, header: &GgufHeader, path: &Path) -> Model
     }
 }
 
+/// The chat template to render prompts with, and the tokens that end a turn
+/// beside llama.cpp's own: `--chat-template`, else the GGUF's, else the
+/// family's built-in format (by architecture and marker tokens), else ChatML,
+/// said at load.
+fn chat_format(model: &LlamaModel, meta: &ModelMeta, opts: &LoadOptions) -> (String, Vec<i32>) {
+    if let Some(source) = opts
+        .chat_template
+        .clone()
+        .or_else(|| meta.chat_template.clone())
+    {
+        return (source, Vec::new());
+    }
+    let file = opts
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let has_token = |t: &str| runner::single_token(model, t).is_some();
+    let format = match formats::format_for(&meta.architecture, &has_token) {
+        Some(f) => {
+            tracing::info!(
+                "{file}: no chat template in the GGUF; using the {} format of its family ({} architecture); --chat-template FILE overrides it",
+                f.name,
+                meta.architecture
+            );
+            f
+        }
+        None => {
+            tracing::warn!(
+                "{file}: no chat template in the GGUF and no known chat format for the {} architecture; using ChatML, which this model may not know (--chat-template FILE gives it its own)",
+                meta.architecture
+            );
+            &formats::CHATML
+        }
+    };
+    let ends = runner::single_token(model, format.end_of_turn)
+        .into_iter()
+        .collect();
+    (format.source.to_string(), ends)
+}
+
+/// What `GET models/{id}` says of a model: its name, family and size, from
+/// the GGUF's own metadata.
+fn describe(meta: &ModelMeta, header: &GgufHeader) -> String {
+    let mut facts = vec![format!("{} architecture", meta.architecture)];
+    if let Some(size) = header.str("general.size_label") {
+        facts.push(format!("{size} parameters"));
+    }
+    if let Some(q) = header.file_type_name() {
+        facts.push(q.to_string());
+    }
+    format!(
+        "{} ({}), served by hearth on llama.cpp",
+        meta.name,
+        facts.join(", ")
+    )
+}
+
 /// Loads a model and starts its engine.
 pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
     let (model, header) = load_model(&opts.path, opts.gpu_layers)?;
     let meta = model_meta(model, &header, &opts.path);
-    let source = opts
-        .chat_template
-        .clone()
-        .or_else(|| meta.chat_template.clone());
-    let source = source.unwrap_or_else(|| {
-        tracing::warn!(
-            "{}: no chat template in the GGUF; using hearth's ChatML fallback",
-            opts.path.display()
-        );
-        FALLBACK_TEMPLATE.to_string()
-    });
+    let (source, ends) = chat_format(model, &meta, opts);
     let template = ChatTemplate::new(
         &source,
         meta.bos_token.as_deref().unwrap_or(""),
@@ -206,12 +255,8 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
     let id = opts.id.clone().unwrap_or(stem);
     let config = LlmEngineConfig {
         display_name: meta.name.clone(),
-        description: format!(
-            "{} ({}), {}",
-            meta.name,
-            meta.architecture,
-            opts.path.display()
-        ),
+        // The model, never the disk: clients must not learn the server's paths.
+        description: describe(&meta, &header),
         id,
         max_output_tokens: opts.max_output_tokens,
         prefill_chunk: opts
@@ -250,7 +295,7 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
             Box::new(r) as Box<dyn Runner>
         })
     });
-    let tokenizer = Arc::new(LlamaTokenizer::new(model, meta));
+    let tokenizer = Arc::new(LlamaTokenizer::new(model, meta).with_ends(&ends));
     let engine = LlmEngine::start(config, tokenizer, Arc::new(template), factory)
         .map_err(|e| LoadError::Engine(e.to_string()))?;
     Ok(match projector {

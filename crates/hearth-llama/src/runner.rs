@@ -19,11 +19,34 @@ use llama_cpp_2::DecodeError;
 pub struct LlamaTokenizer {
     model: &'static LlamaModel,
     meta: ModelMeta,
+    /// Tokens that end generation beside llama.cpp's end-of-generation set
+    /// (the end-of-turn marker of a built-in chat format).
+    extra_ends: Vec<i32>,
 }
 
 impl LlamaTokenizer {
     pub fn new(model: &'static LlamaModel, meta: ModelMeta) -> Self {
-        LlamaTokenizer { model, meta }
+        LlamaTokenizer {
+            model,
+            meta,
+            extra_ends: Vec::new(),
+        }
+    }
+
+    /// Generation also ends on `tokens`.
+    pub fn with_ends(mut self, tokens: &[i32]) -> Self {
+        self.extra_ends.extend_from_slice(tokens);
+        self
+    }
+}
+
+/// The id of `text` when it is one token of the vocabulary (marker tokens
+/// such as `<start_of_turn>` included).
+pub fn single_token(model: &LlamaModel, text: &str) -> Option<i32> {
+    let vocab = model.vocab();
+    match vocab.tokenize(text.as_bytes(), false, true).as_slice() {
+        [t] if vocab.text(*t).and_then(|c| c.to_str().ok()) == Some(text) => Some(t.0),
+        _ => None,
     }
 }
 
@@ -52,7 +75,9 @@ impl Tokenizer for LlamaTokenizer {
     }
 
     fn is_end(&self, token: i32) -> bool {
-        token >= 0 && token < self.model.n_vocab() && self.model.vocab().is_eog(LlamaToken(token))
+        token >= 0
+            && token < self.model.n_vocab()
+            && (self.model.vocab().is_eog(LlamaToken(token)) || self.extra_ends.contains(&token))
     }
 
     fn is_special(&self, token: i32) -> bool {

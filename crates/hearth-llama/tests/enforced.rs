@@ -214,7 +214,13 @@ fn schemas_and_enums_hold_under_sampling() {
         "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b", "c"]}, "maxItems": 3},
         "mood": {"anyOf": [{"type": "boolean"}, {"type": "null"}]}},
         "required": ["name", "age", "tags"]});
-    for name in ["qwen3-f32", "llama3-f32", "gemma3-f32", "gemma4-f32"] {
+    for name in [
+        "qwen3-f32",
+        "llama3-f32",
+        "gemma3-f32",
+        "gemma4-f32",
+        "llama2-f32",
+    ] {
         let e = engine(name);
         for seed in 0..SEEDS {
             let mut req = request("Describe a person as JSON.", seed, 120);
@@ -292,7 +298,7 @@ fn forced_calls_name_an_allowed_function_with_valid_args() {
             parameters: None,
         },
     ];
-    for name in ["qwen3-f32", "llama3-f32", "gemma3-f32"] {
+    for name in ["qwen3-f32", "llama3-f32", "gemma3-f32", "llama2-f32"] {
         let e = engine(name);
         for seed in 0..SEEDS {
             let mut req = request("Weather in Paris?", seed, 80);

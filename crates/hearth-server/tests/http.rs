@@ -326,16 +326,8 @@ async fn every_validation_rule_names_its_field() {
             "enable_enhanced_civic_answers",
         ),
         (
-            json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingBudget": 1024}}}),
-            "does not think",
-        ),
-        (
-            json!({"contents": c(), "generationConfig": {"thinkingConfig": {"includeThoughts": true}}}),
-            "does not think",
-        ),
-        (
-            json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingLevel": "HIGH"}}}),
-            "thinking_level",
+            json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingBudget": -2}}}),
+            "thinking budget must be -1",
         ),
         (
             json!({"contents": c(), "generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW", "thinkingBudget": 0}}}),
@@ -601,6 +593,54 @@ async fn thinking_models_return_thoughts_only_when_asked() {
     );
     let r = call(&st, "GET", "/v1beta/models/gemini-2.5-flash", None).await;
     assert_eq!(r.json()["thinking"], true);
+}
+
+/// The legacy JavaScript SDK's ChatSession sends function results as a turn
+/// of role `function`; Google accepts it, so must hearth.
+#[tokio::test]
+async fn function_results_in_a_turn_of_role_function_are_accepted() {
+    let body = json!({
+        "contents": [
+            user("What is the weather in Paris?"),
+            {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
+            {"role": "function", "parts": [{"functionResponse": {"name": "weather", "response": {"sky": "clear"}}}]},
+        ],
+        "tools": [{"functionDeclarations": [{"name": "weather", "description": "The weather in a city.",
+            "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}}}]}],
+    });
+    let r = generate(body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// Gemini CLI sends `includeThoughts: true, thinkingBudget: 8192` whatever
+/// the model: on one that cannot think both are satisfied by no thoughts.
+#[tokio::test]
+async fn a_model_that_does_not_think_answers_thinking_requests_without_thoughts() {
+    let st = state_with(vec![engine(false)], ServerConfig::default());
+    for cfg in [
+        json!({"thinkingConfig": {"includeThoughts": true, "thinkingBudget": 8192}}),
+        json!({"thinkingConfig": {"includeThoughts": true}}),
+        json!({"thinkingConfig": {"thinkingLevel": "HIGH"}}),
+    ] {
+        let r = call(
+            &st,
+            "POST",
+            GEN,
+            Some(json!({"contents": [user("why?")], "generationConfig": cfg})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{cfg}: {}", r.text);
+        let v = r.json();
+        let parts = v["candidates"][0]["content"]["parts"]
+            .as_array()
+            .expect("parts");
+        assert!(!parts.is_empty(), "{v}");
+        assert!(parts.iter().all(|p| p.get("thought").is_none()), "{v}");
+        assert!(
+            v["usageMetadata"].get("thoughtsTokenCount").is_none(),
+            "{v}"
+        );
+    }
 }
 
 #[tokio::test]

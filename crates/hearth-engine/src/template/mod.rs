@@ -24,6 +24,7 @@
 //! Known differences from jinja2: `x in undefined` is false (jinja2
 //! raises), and Python tuples (from `|items`) print as lists.
 
+pub mod builtin;
 mod clock;
 mod env;
 mod messages;

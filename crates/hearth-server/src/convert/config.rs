@@ -206,35 +206,6 @@ fn thinking(c: &GenerationConfig, info: &ModelInfo) -> Result<(ThinkingBudget, b
             "You can only set only one of thinking budget and thinking level.",
         ));
     }
-    if !thinks {
-        if include {
-            return Err(ApiError::field(
-                &f("thinking_config.include_thoughts"),
-                format!(
-                    "model '{}' does not think: includeThoughts is not supported",
-                    info.id
-                ),
-            ));
-        }
-        if t.thinking_budget.is_some_and(|b| b > 0) {
-            return Err(ApiError::field(
-                &f("thinking_config.thinking_budget"),
-                format!(
-                    "model '{}' does not think: the thinking budget must be 0 or -1",
-                    info.id
-                ),
-            ));
-        }
-        if level.is_some_and(|l| l != ThinkingLevel::Minimal) {
-            return Err(ApiError::field(
-                &f("thinking_config.thinking_level"),
-                format!(
-                    "model '{}' does not think: thinkingLevel is not supported",
-                    info.id
-                ),
-            ));
-        }
-    }
     let budget = match (t.thinking_budget, level) {
         (Some(-1), _) | (None, None) => ThinkingBudget::Dynamic,
         (Some(0), _) => ThinkingBudget::Off,
@@ -250,8 +221,12 @@ fn thinking(c: &GenerationConfig, info: &ModelInfo) -> Result<(ThinkingBudget, b
         (None, Some(ThinkingLevel::Medium)) => ThinkingBudget::Tokens(8192),
         (None, Some(_)) => ThinkingBudget::Dynamic,
     };
+    // A budget is an upper bound and includeThoughts asks for the thoughts
+    // there are: a model that cannot think satisfies both with none (an app
+    // written for a thinking Gemini runs unchanged on it, its gemini-* name
+    // aliased to such a model).
     let budget = if thinks { budget } else { ThinkingBudget::Off };
-    Ok((budget, include))
+    Ok((budget, include && thinks))
 }
 
 fn constraint(

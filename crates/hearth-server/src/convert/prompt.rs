@@ -85,7 +85,10 @@ fn turn(
     files: &FileParts,
 ) -> Result<Turn, ApiError> {
     let role = match content.role.as_deref() {
-        None | Some("") | Some("user") => Role::User,
+        // `function`: the turn of function results that the legacy
+        // JavaScript SDK's ChatSession sends; Google's endpoint takes it as
+        // the user side of the exchange, as hearth does.
+        None | Some("") | Some("user") | Some("function") => Role::User,
         Some("model") => Role::Model,
         Some(_) => return Err(ApiError::invalid("Please use a valid role: user, model.")),
     };

@@ -1,0 +1,103 @@
+"""The real-model tier: the guide's examples through the official Python SDK
+(google-genai) against hearth serving its default model, the trained
+SmolLM2-135M-Instruct (tests/sdk/run.sh starts `hearth serve` with no
+--model). Every generation runs at temperature 0 (the model's greedy answer),
+and each assertion is one a trained model passes and a broken pipeline (a
+wrong template, tokenizer, sampler, KV reuse, history or grammar) fails.
+"""
+
+import json
+import os
+import re
+
+import pytest
+from google import genai
+from google.genai import types
+
+if not os.environ.get("GOOGLE_GEMINI_BASE_URL"):
+    pytest.exit("GOOGLE_GEMINI_BASE_URL must point at hearth (tests/sdk/run.sh)", returncode=2)
+
+MODEL = "gemini-2.5-flash"
+COMMON = set("the a an is are of to and in it that this for on with as by be can or from its they you i at which".split())
+
+
+@pytest.fixture(scope="module")
+def client():
+    return genai.Client()
+
+
+def greedy(**kw):
+    return types.GenerateContentConfig(temperature=0, max_output_tokens=64, **kw)
+
+
+def assert_english(text):
+    words = re.findall(r"[a-z']+", text.lower())
+    assert len(words) >= 8, text
+    assert sum(w in COMMON for w in words) / len(words) > 0.15, text
+    assert sum(ord(c) < 128 for c in text) / len(text) > 0.95, text
+
+
+def test_default_model_is_smollm2(client):
+    model = client.models.get(model=MODEL)
+    assert model.name == "models/smollm2-135m-instruct"
+    assert "/" not in (model.description or "") and ".gguf" not in (model.description or "")
+
+
+def test_guide_first_example_answers_in_english(client):
+    response = client.models.generate_content(model=MODEL, contents="How does AI work?", config=greedy())
+    assert_english(response.text)
+    assert re.search(r"\b(AI|artificial intelligence|machine|learn|data|computer)", response.text, re.I), response.text
+
+
+def test_factual_question(client):
+    response = client.models.generate_content(model=MODEL, contents="What is the capital of France?", config=greedy())
+    assert "Paris" in response.text, response.text
+
+
+def test_system_instruction_followed(client):
+    response = client.models.generate_content(
+        model=MODEL,
+        contents="What is your name?",
+        config=greedy(system_instruction="You are a cat. Your name is Neko."),
+    )
+    assert "Neko" in response.text, response.text
+    plain = client.models.generate_content(model=MODEL, contents="What is your name?", config=greedy())
+    assert "Neko" not in plain.text, plain.text
+
+
+def test_chat_second_turn_uses_the_first(client):
+    chat = client.chats.create(model=MODEL, config=greedy())
+    chat.send_message("My name is Alice and I live in Berlin.")
+    second = chat.send_message("What is my name?")
+    assert "Alice" in second.text, second.text
+    assert len(chat.get_history()) == 4
+    blind = client.chats.create(model=MODEL, config=greedy()).send_message("What is my name?")
+    assert "Alice" not in blind.text, blind.text
+
+
+def test_json_schema_filled_sensibly(client):
+    schema = types.Schema(
+        type=types.Type.OBJECT,
+        properties={"city": types.Schema(type=types.Type.STRING), "country": types.Schema(type=types.Type.STRING)},
+        required=["city", "country"],
+        property_ordering=["city", "country"],
+    )
+    response = client.models.generate_content(
+        model=MODEL,
+        contents="Paris is the capital of France. Give the city and its country.",
+        config=greedy(response_mime_type="application/json", response_schema=schema),
+    )
+    value = json.loads(response.text)
+    assert list(value) == ["city", "country"]
+    assert "Paris" in value["city"], response.text
+    assert "France" in value["country"], response.text
+    assert response.parsed is not None
+
+
+def test_stream_equals_unary(client):
+    unary = client.models.generate_content(model=MODEL, contents="Explain how AI works", config=greedy())
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents="Explain how AI works", config=greedy()))
+    assert len(chunks) > 1
+    streamed = "".join(c.text or "" for c in chunks)
+    assert streamed == unary.text
+    assert_english(streamed)
