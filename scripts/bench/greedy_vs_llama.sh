@@ -8,7 +8,7 @@
 # by `hearth serve` itself). Builds llama-server from the llama-cpp-python
 # sdist in $HEARTH_BENCH_DIR (default ../hearth-bench, never inside the repo;
 # shared with compare.sh), builds hearth (release) unless
-# HEARTH_BENCH_NO_CARGO=1, serves the model on both (loopback), and for each
+# HEARTH_BENCH_NO_CARGO=1 or HEARTH_BIN names a hearth binary, serves the model on both (loopback), and for each
 # prompt compares:
 #   - the chat prompt's token count: hearth's countTokens vs llama-server's
 #     /apply-template (--jinja, the GGUF's template) then /tokenize;
@@ -35,8 +35,8 @@ die() { log "ERROR: $*"; exit 1; }
 source "$REPO/scripts/bench/llama_cpp.sh"
 build_llama_cpp llama-server
 
-HEARTH=$REPO/target/release/hearth
-if [ "${HEARTH_BENCH_NO_CARGO:-0}" != 1 ]; then
+HEARTH=${HEARTH_BIN:-$REPO/target/release/hearth}
+if [ -z "${HEARTH_BIN:-}" ] && [ "${HEARTH_BENCH_NO_CARGO:-0}" != 1 ]; then
   log "building hearth (release)"
   (cd "$REPO" && bash scripts/deps.sh && cargo build --release --locked -p hearth-cli)
 fi

@@ -122,6 +122,18 @@ struct ServeArgs {
     /// (larger thinkingBudgets are lowered to it) [default: no cap].
     #[arg(long, env = "HEARTH_MAX_THINKING_TOKENS")]
     max_thinking_tokens: Option<u32>,
+    /// Default temperature of requests that set none [default: the model's
+    /// recommendation from its GGUF (general.sampling.temp), else Gemini's 1.0].
+    #[arg(long, env = "HEARTH_TEMPERATURE", value_parser = parse_temperature)]
+    temperature: Option<f32>,
+    /// Default topP of requests that set none [default: the GGUF's
+    /// general.sampling.top_p, else 0.95].
+    #[arg(long, env = "HEARTH_TOP_P", value_parser = parse_top_p)]
+    top_p: Option<f32>,
+    /// Default topK of requests that set none [default: the GGUF's
+    /// general.sampling.top_k, else 64].
+    #[arg(long, env = "HEARTH_TOP_K", value_parser = clap::value_parser!(u32).range(1..))]
+    top_k: Option<u32>,
     /// Largest request body, in MiB.
     #[arg(long, env = "HEARTH_MAX_BODY_MIB", default_value_t = 140)]
     max_body_mib: usize,
@@ -135,6 +147,20 @@ struct ServeArgs {
     /// Storage for uploaded files in all, in GiB (each file: at most 2 GiB).
     #[arg(long, env = "HEARTH_FILES_MAX_TOTAL_GB", default_value_t = 20)]
     files_max_total_gb: u64,
+}
+
+fn parse_temperature(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(t) if (0.0..=2.0).contains(&t) => Ok(t),
+        _ => Err(format!("{s}: a temperature is a number from 0 to 2")),
+    }
+}
+
+fn parse_top_p(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        _ => Err(format!("{s}: topP is a number in (0, 1]")),
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -245,8 +271,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         opts.gpu_layers = args.gpu_layers;
         opts.max_output_tokens = args.max_output_tokens.max(1);
         opts.max_thinking_tokens = args.max_thinking_tokens;
+        opts.sampling = hearth_llama::SamplingChoice {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+        };
         if let Some(m) = builtin {
             opts.id = Some(m.id.to_string());
+            opts.recommended_sampling.temperature = Some(m.temperature);
+            opts.recommended_sampling.top_p = Some(m.top_p);
         }
         if let Some(file) = args
             .chat_templates

@@ -17,6 +17,29 @@ pub struct ModelInfo {
     /// Largest maxOutputTokens accepted.
     pub max_output_tokens: u32,
     pub capabilities: Capabilities,
+    /// Sampling used where a request sets none (Gemini's `Model.temperature`,
+    /// `topP`, `topK`).
+    pub sampling: SamplingDefaults,
+}
+
+/// A model's own default sampling: Gemini gives each model its own, and a
+/// small open model at Gemini's 1.0 / 0.95 / 64 easily degenerates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingDefaults {
+    pub temperature: f32,
+    pub top_p: f32,
+    pub top_k: u32,
+}
+
+impl Default for SamplingDefaults {
+    /// Gemini 2.5's defaults.
+    fn default() -> Self {
+        SamplingDefaults {
+            temperature: 1.0,
+            top_p: 0.95,
+            top_k: 64,
+        }
+    }
 }
 
 /// Features a model (and the engine running it) supports. Anything a request

@@ -52,6 +52,8 @@ pub struct LlmEngineConfig {
     pub queue_limit: usize,
     /// Caps every thought (dynamic thinking included); None: no cap.
     pub max_thinking_tokens: Option<u32>,
+    /// The model's default sampling.
+    pub sampling: crate::contract::SamplingDefaults,
 }
 
 pub struct LlmEngine {
@@ -135,6 +137,7 @@ impl LlmEngine {
                 function_calling: !ends.is_empty(),
                 constrained_output: !ends.is_empty(),
             },
+            sampling: config.sampling,
         };
         Ok(LlmEngine {
             info,

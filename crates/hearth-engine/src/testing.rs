@@ -45,6 +45,7 @@ impl TestEngineOptions {
                 context_length: 4096,
                 max_output_tokens: 1024,
                 capabilities: Capabilities::default(),
+                sampling: Default::default(),
             },
             token_delay: Duration::ZERO,
             endless: false,

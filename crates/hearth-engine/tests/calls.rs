@@ -86,6 +86,7 @@ fn run(script: &str) -> Vec<EngineEvent> {
             prefill_chunk: 64,
             queue_limit: 4,
             max_thinking_tokens: None,
+            sampling: Default::default(),
         },
         Arc::new(ByteTokenizer::default()),
         Arc::new(Hermes),

@@ -42,6 +42,7 @@ fn engine_with(sequences: u32, queue: usize, sharing: bool, shared: Arc<AtomicUs
         prefill_chunk: 16,
         queue_limit: queue,
         max_thinking_tokens: None,
+        sampling: Default::default(),
     };
     LlmEngine::start(
         cfg,

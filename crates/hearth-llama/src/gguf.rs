@@ -37,6 +37,13 @@ impl GgufHeader {
             _ => None,
         }
     }
+    pub fn float(&self, key: &str) -> Option<f64> {
+        match self.metadata.get(key) {
+            Some(MetaValue::Float(f)) => Some(*f),
+            Some(MetaValue::Int(i)) => Some(*i as f64),
+            _ => None,
+        }
+    }
     pub fn bool(&self, key: &str) -> Option<bool> {
         match self.metadata.get(key) {
             Some(MetaValue::Bool(b)) => Some(*b),

@@ -11,7 +11,7 @@ use hf_hub::{Cache, Repo};
 pub const DEFAULT_QUANT: &str = "Q4_K_M";
 
 /// A model named on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ModelSpec {
     Path(PathBuf),
     Hub {

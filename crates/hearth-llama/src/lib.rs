@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use hearth_engine::llm::{LlmEngine, LlmEngineConfig, RunnerFactory};
 use hearth_engine::runner::{ModelMeta, Runner};
 use hearth_engine::template::{builtin as formats, ChatTemplate};
+use hearth_engine::SamplingDefaults;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -55,6 +56,19 @@ pub struct LoadOptions {
     /// Prompt tokens prefilled per engine step (None: `context.batch`; never
     /// more).
     pub step_tokens: Option<u32>,
+    /// Default sampling set by configuration: beats the GGUF's.
+    pub sampling: SamplingChoice,
+    /// Default sampling recommended for this model elsewhere (a built-in
+    /// model's card): used where neither configuration nor the GGUF says.
+    pub recommended_sampling: SamplingChoice,
+}
+
+/// Default sampling values, each possibly unset.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SamplingChoice {
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub top_k: Option<u32>,
 }
 
 impl LoadOptions {
@@ -80,6 +94,8 @@ impl LoadOptions {
             chat_template: None,
             queue_limit: 64,
             mmproj: None,
+            sampling: SamplingChoice::default(),
+            recommended_sampling: SamplingChoice::default(),
         }
     }
 }
@@ -215,6 +231,48 @@ fn chat_format(model: &LlamaModel, meta: &ModelMeta, opts: &LoadOptions) -> (Str
     (format.source.to_string(), ends)
 }
 
+/// A model's default sampling, field by field: configuration, else the
+/// GGUF's recommendation (`general.sampling.temp`, `.top_p`, `.top_k`, as
+/// llama.cpp's converter writes them from `generation_config.json`), else a
+/// built-in model's recorded one, else Gemini's 1.0 / 0.95 / 64.
+pub fn default_sampling(opts: &LoadOptions, header: &GgufHeader) -> SamplingDefaults {
+    let gemini = SamplingDefaults::default();
+    let float = |key: &str| {
+        header
+            .float(key)
+            .map(|v| v as f32)
+            .filter(|v| v.is_finite())
+    };
+    let temperature = opts
+        .sampling
+        .temperature
+        .or_else(|| float("general.sampling.temp").filter(|t| (0.0..=2.0).contains(t)))
+        .or(opts.recommended_sampling.temperature)
+        .unwrap_or(gemini.temperature);
+    let top_p = opts
+        .sampling
+        .top_p
+        .or_else(|| float("general.sampling.top_p").filter(|p| *p > 0.0 && *p <= 1.0))
+        .or(opts.recommended_sampling.top_p)
+        .unwrap_or(gemini.top_p);
+    let top_k = opts
+        .sampling
+        .top_k
+        .or_else(|| {
+            header
+                .int("general.sampling.top_k")
+                .and_then(|k| u32::try_from(k).ok())
+                .filter(|k| *k >= 1)
+        })
+        .or(opts.recommended_sampling.top_k)
+        .unwrap_or(gemini.top_k);
+    SamplingDefaults {
+        temperature,
+        top_p,
+        top_k,
+    }
+}
+
 /// What `GET models/{id}` says of a model: its name, family and size, from
 /// the GGUF's own metadata.
 fn describe(meta: &ModelMeta, header: &GgufHeader) -> String {
@@ -265,6 +323,7 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
             .clamp(1, opts.context.batch.max(1)) as usize,
         queue_limit: opts.queue_limit,
         max_thinking_tokens: opts.max_thinking_tokens,
+        sampling: default_sampling(opts, &header),
     };
     let mut ctx = opts.context;
     ctx.ctx_per_sequence = ctx.ctx_per_sequence.min(meta.train_context.max(1));
@@ -302,4 +361,53 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
         Some(p) => engine.with_media(p),
         None => engine,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gguf::MetaValue;
+
+    fn header(pairs: &[(&str, MetaValue)]) -> GgufHeader {
+        GgufHeader {
+            version: 3,
+            tensor_count: 0,
+            metadata: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn default_sampling_is_configuration_then_gguf_then_recommendation_then_gemini() {
+        let mut opts = LoadOptions::new("m.gguf");
+        let none = header(&[]);
+        assert_eq!(default_sampling(&opts, &none), SamplingDefaults::default());
+        let gguf = header(&[
+            ("general.sampling.temp", MetaValue::Float(0.6)),
+            ("general.sampling.top_p", MetaValue::Float(0.8)),
+            ("general.sampling.top_k", MetaValue::Int(20)),
+        ]);
+        let s = default_sampling(&opts, &gguf);
+        assert_eq!((s.temperature, s.top_p, s.top_k), (0.6, 0.8, 20));
+        opts.recommended_sampling = SamplingChoice {
+            temperature: Some(0.2),
+            top_p: Some(0.9),
+            top_k: None,
+        };
+        let s = default_sampling(&opts, &none);
+        assert_eq!((s.temperature, s.top_p, s.top_k), (0.2, 0.9, 64));
+        assert_eq!(default_sampling(&opts, &gguf).temperature, 0.6);
+        opts.sampling.temperature = Some(0.0);
+        opts.sampling.top_k = Some(5);
+        let s = default_sampling(&opts, &gguf);
+        assert_eq!((s.temperature, s.top_p, s.top_k), (0.0, 0.8, 5));
+        // Out-of-range metadata is ignored.
+        let bad = header(&[("general.sampling.temp", MetaValue::Float(7.0))]);
+        assert_eq!(
+            default_sampling(&LoadOptions::new("m.gguf"), &bad).temperature,
+            1.0
+        );
+    }
 }

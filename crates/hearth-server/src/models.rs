@@ -6,7 +6,6 @@ use axum::Json;
 use hearth_engine::ModelInfo;
 use hearth_wire::{ListModelsResponse, Model};
 
-use crate::convert::config_defaults as d;
 use crate::request::{check_version, query};
 use crate::{ApiError, AppState};
 
@@ -26,10 +25,10 @@ pub fn model_resource(info: &ModelInfo) -> Model {
         supported_generation_methods: ["generateContent", "streamGenerateContent", "countTokens"]
             .map(String::from)
             .to_vec(),
-        temperature: Some(d::DEFAULT_TEMPERATURE),
+        temperature: Some(f64::from(info.sampling.temperature)),
         max_temperature: Some(2.0),
-        top_p: Some(d::DEFAULT_TOP_P),
-        top_k: Some(d::DEFAULT_TOP_K as i32),
+        top_p: Some(f64::from(info.sampling.top_p)),
+        top_k: Some(i32::try_from(info.sampling.top_k).unwrap_or(i32::MAX)),
         thinking: Some(info.capabilities.thinking),
     }
 }

@@ -595,11 +595,51 @@ async fn thinking_models_return_thoughts_only_when_asked() {
     assert_eq!(r.json()["thinking"], true);
 }
 
+/// Each model carries its own default sampling: GET models reports it, and a
+/// request that sets none samples with it.
+#[tokio::test]
+async fn a_models_own_sampling_defaults_are_reported_and_used() {
+    let mut opts = hearth_engine::testing::TestEngineOptions::named("cool");
+    opts.info.sampling = hearth_engine::SamplingDefaults {
+        temperature: 0.0,
+        top_p: 0.5,
+        top_k: 3,
+    };
+    let cool: std::sync::Arc<dyn hearth_engine::Engine> =
+        std::sync::Arc::new(hearth_engine::testing::TestEngine::new(opts));
+    let st = state_with(vec![cool.clone()], ServerConfig::default());
+    let m = call(&st, "GET", "/v1beta/models/cool", None).await.json();
+    assert_eq!(m["temperature"], 0.0, "{m}");
+    assert_eq!(m["topP"], 0.5, "{m}");
+    assert_eq!(m["topK"], 3, "{m}");
+    // Temperature 0 by default: unseeded requests all give the greedy answer,
+    // where Gemini's defaults (the other model) sample a different one.
+    let warm: std::sync::Arc<dyn hearth_engine::Engine> = engine(false);
+    let st = state_with(vec![cool, warm], ServerConfig::default());
+    let body = json!({"contents": [user("tell me")], "generationConfig": {"maxOutputTokens": 12}});
+    for (model, distinct) in [("cool", 1), (MODEL, 2)] {
+        let mut answers = std::collections::HashSet::new();
+        for _ in 0..8 {
+            let uri = format!("/v1beta/models/{model}:generateContent");
+            let v = call(&st, "POST", &uri, Some(body.clone())).await.json();
+            answers.insert(v["candidates"][0]["content"]["parts"][0]["text"].to_string());
+        }
+        assert!(
+            if distinct == 1 {
+                answers.len() == 1
+            } else {
+                answers.len() >= 2
+            },
+            "{model}: {answers:?}"
+        );
+    }
+}
+
 /// The legacy JavaScript SDK's ChatSession sends function results as a turn
 /// of role `function`; Google accepts it, so must hearth.
 #[tokio::test]
 async fn function_results_in_a_turn_of_role_function_are_accepted() {
-    let body = json!({
+    let mut body = json!({
         "contents": [
             user("What is the weather in Paris?"),
             {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
@@ -608,8 +648,20 @@ async fn function_results_in_a_turn_of_role_function_are_accepted() {
         "tools": [{"functionDeclarations": [{"name": "weather", "description": "The weather in a city.",
             "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}}}]}],
     });
-    let r = generate(body).await;
+    let mut opts = hearth_engine::testing::TestEngineOptions::named(MODEL);
+    opts.info.capabilities.function_calling = true;
+    let st = state_with(
+        vec![std::sync::Arc::new(
+            hearth_engine::testing::TestEngine::new(opts),
+        )],
+        ServerConfig::default(),
+    );
+    let r = call(&st, "POST", GEN, Some(body.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Any other role is still refused.
+    body["contents"][2]["role"] = json!("tool");
+    let r = call(&st, "POST", GEN, Some(body)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 }
 
 /// Gemini CLI sends `includeThoughts: true, thinkingBudget: 8192` whatever

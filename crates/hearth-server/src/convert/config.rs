@@ -6,10 +6,6 @@ use hearth_wire::{GenerationConfig, MediaResolution, Modality, SchemaType, Think
 use super::schema_to_json;
 use crate::error::ApiError;
 
-/// Gemini's defaults, also reported on the Model resource.
-pub const DEFAULT_TEMPERATURE: f64 = 1.0;
-pub const DEFAULT_TOP_P: f64 = 0.95;
-pub const DEFAULT_TOP_K: u32 = 64;
 pub const MAX_CANDIDATES: i32 = 8;
 pub const MAX_STOP_SEQUENCES: usize = 5;
 pub const MAX_LOGPROBS: i32 = 20;
@@ -34,7 +30,7 @@ fn f(field: &str) -> String {
 
 pub fn validate_config(c: GenerationConfig, info: &ModelInfo) -> Result<ValidConfig, ApiError> {
     reject_unsupported_outputs(&c)?;
-    let sampling = sampling(&c)?;
+    let sampling = sampling(&c, info)?;
     let max_output_tokens = match c.max_output_tokens {
         None => None,
         Some(n) if n >= 1 && n as u32 <= info.max_output_tokens => Some(n as u32),
@@ -126,9 +122,12 @@ fn reject_unsupported_outputs(c: &GenerationConfig) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn sampling(c: &GenerationConfig) -> Result<SamplingParams, ApiError> {
+/// The request's sampling; what it leaves unset comes from the model's own
+/// defaults (reported on its Model resource).
+fn sampling(c: &GenerationConfig, info: &ModelInfo) -> Result<SamplingParams, ApiError> {
+    let defaults = info.sampling;
     let temperature = match c.temperature {
-        None => DEFAULT_TEMPERATURE as f32,
+        None => defaults.temperature,
         Some(t) if (0.0..=2.0).contains(&t) => t as f32,
         Some(t) => {
             return Err(ApiError::field(
@@ -138,7 +137,7 @@ fn sampling(c: &GenerationConfig) -> Result<SamplingParams, ApiError> {
         }
     };
     let top_p = match c.top_p {
-        None => DEFAULT_TOP_P as f32,
+        None => defaults.top_p,
         Some(p) if (0.0..=1.0).contains(&p) => p as f32,
         Some(p) => {
             return Err(ApiError::field(
@@ -148,7 +147,7 @@ fn sampling(c: &GenerationConfig) -> Result<SamplingParams, ApiError> {
         }
     };
     let top_k = match c.top_k {
-        None => DEFAULT_TOP_K,
+        None => defaults.top_k,
         Some(k) if k >= 1 => k as u32,
         Some(k) => {
             return Err(ApiError::field(

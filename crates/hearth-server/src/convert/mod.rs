@@ -7,7 +7,6 @@ mod prompt;
 mod response;
 mod schema;
 
-pub use config as config_defaults;
 pub use prompt::{count_request_prompt, prompt_from_contents};
 pub use response::{CandidateSet, ChunkBuilder, ResponseMeta};
 pub use schema::schema_to_json;
