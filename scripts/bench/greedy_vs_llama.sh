@@ -105,6 +105,8 @@ PROMPTS = [
     "Explain what a CPU does in one paragraph.",
     "What is 12 times 12?",
     "Give me a short tip for learning to cook.",
+    "I have 2 dogs in my house.",
+    "Qu'est-ce que l'intelligence artificielle ?",
 ]
 bad = 0
 for p in PROMPTS:

@@ -33,6 +33,9 @@ function assertEnglish(text) {
 test("the default model is the built-in SmolLM2-135M-Instruct", async () => {
   const model = await ai.models.get({ model: MODEL });
   assert.equal(model.name, "models/smollm2-135m-instruct");
+  // Its own default sampling (the model card's), not Gemini's 1.0 / 0.95.
+  assert.equal(model.temperature, 0.2);
+  assert.equal(model.topP, 0.9);
   assert.ok(!/\/|\.gguf/.test(model.description ?? ""), `a path in the description: ${model.description}`);
 });
 
@@ -50,34 +53,34 @@ test("the guide's first example answers in English", async () => {
 test("a factual question is answered correctly", async () => {
   const response = await ai.models.generateContent({
     model: MODEL,
-    contents: "What is the capital of France?",
+    contents: "Who wrote Romeo and Juliet?",
     config: GREEDY,
   });
-  assert.match(response.text, /Paris/, response.text);
+  assert.match(response.text, /Shakespeare/, response.text);
 });
 
 test("the system instruction is followed", async () => {
   const response = await ai.models.generateContent({
     model: MODEL,
-    contents: "What is your name?",
+    contents: "Hello there",
     config: { ...GREEDY, systemInstruction: "You are a cat. Your name is Neko." },
   });
   assert.match(response.text, /Neko/, response.text);
   // Without it, the model does not call itself Neko: the instruction did it.
-  const plain = await ai.models.generateContent({ model: MODEL, contents: "What is your name?", config: GREEDY });
+  const plain = await ai.models.generateContent({ model: MODEL, contents: "Hello there", config: GREEDY });
   assert.doesNotMatch(plain.text, /Neko/, plain.text);
 });
 
 test("a chat's second turn uses the first", async () => {
   const chat = ai.chats.create({ model: MODEL, config: GREEDY });
-  await chat.sendMessage({ message: "My name is Alice and I live in Berlin." });
-  const second = await chat.sendMessage({ message: "What is my name?" });
-  assert.match(second.text, /Alice/, second.text);
+  await chat.sendMessage({ message: "I have a cat named Mochi." });
+  const second = await chat.sendMessage({ message: "What is my cat's name?" });
+  assert.match(second.text, /Mochi/, second.text);
   assert.equal(chat.getHistory().length, 4);
   // A fresh chat that never heard it does not know.
   const fresh = ai.chats.create({ model: MODEL, config: GREEDY });
-  const blind = await fresh.sendMessage({ message: "What is my name?" });
-  assert.doesNotMatch(blind.text, /Alice/, blind.text);
+  const blind = await fresh.sendMessage({ message: "What is my cat's name?" });
+  assert.doesNotMatch(blind.text, /Mochi/, blind.text);
 });
 
 test("a JSON schema is filled with sensible values", async () => {
@@ -98,7 +101,7 @@ test("a JSON schema is filled with sensible values", async () => {
   const value = JSON.parse(response.text);
   assert.deepEqual(Object.keys(value), ["city", "country"]);
   assert.match(value.city, /Paris/, response.text);
-  assert.match(value.country, /France/, response.text);
+  assert.match(value.country, /France/i, response.text);
 });
 
 test("a stream equals the unary answer", async () => {

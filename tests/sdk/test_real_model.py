@@ -40,6 +40,7 @@ def assert_english(text):
 def test_default_model_is_smollm2(client):
     model = client.models.get(model=MODEL)
     assert model.name == "models/smollm2-135m-instruct"
+    assert (model.temperature, model.top_p) == (0.2, 0.9)
     assert "/" not in (model.description or "") and ".gguf" not in (model.description or "")
 
 
@@ -50,29 +51,29 @@ def test_guide_first_example_answers_in_english(client):
 
 
 def test_factual_question(client):
-    response = client.models.generate_content(model=MODEL, contents="What is the capital of France?", config=greedy())
-    assert "Paris" in response.text, response.text
+    response = client.models.generate_content(model=MODEL, contents="Who wrote Romeo and Juliet?", config=greedy())
+    assert "Shakespeare" in response.text, response.text
 
 
 def test_system_instruction_followed(client):
     response = client.models.generate_content(
         model=MODEL,
-        contents="What is your name?",
+        contents="Hello there",
         config=greedy(system_instruction="You are a cat. Your name is Neko."),
     )
     assert "Neko" in response.text, response.text
-    plain = client.models.generate_content(model=MODEL, contents="What is your name?", config=greedy())
+    plain = client.models.generate_content(model=MODEL, contents="Hello there", config=greedy())
     assert "Neko" not in plain.text, plain.text
 
 
 def test_chat_second_turn_uses_the_first(client):
     chat = client.chats.create(model=MODEL, config=greedy())
-    chat.send_message("My name is Alice and I live in Berlin.")
-    second = chat.send_message("What is my name?")
-    assert "Alice" in second.text, second.text
+    chat.send_message("I have a cat named Mochi.")
+    second = chat.send_message("What is my cat's name?")
+    assert "Mochi" in second.text, second.text
     assert len(chat.get_history()) == 4
-    blind = client.chats.create(model=MODEL, config=greedy()).send_message("What is my name?")
-    assert "Alice" not in blind.text, blind.text
+    blind = client.chats.create(model=MODEL, config=greedy()).send_message("What is my cat's name?")
+    assert "Mochi" not in blind.text, blind.text
 
 
 def test_json_schema_filled_sensibly(client):
@@ -90,7 +91,7 @@ def test_json_schema_filled_sensibly(client):
     value = json.loads(response.text)
     assert list(value) == ["city", "country"]
     assert "Paris" in value["city"], response.text
-    assert "France" in value["country"], response.text
+    assert "france" in value["country"].lower(), response.text
     assert response.parsed is not None
 
 

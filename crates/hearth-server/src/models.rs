@@ -12,6 +12,11 @@ use crate::{ApiError, AppState};
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 1000;
 
+/// An f32 as the f64 of its shortest decimal form: 0.2, not 0.20000000298023224.
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 pub fn model_resource(info: &ModelInfo) -> Model {
     let n = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
     Model {
@@ -25,9 +30,9 @@ pub fn model_resource(info: &ModelInfo) -> Model {
         supported_generation_methods: ["generateContent", "streamGenerateContent", "countTokens"]
             .map(String::from)
             .to_vec(),
-        temperature: Some(f64::from(info.sampling.temperature)),
+        temperature: Some(decimal(info.sampling.temperature)),
         max_temperature: Some(2.0),
-        top_p: Some(f64::from(info.sampling.top_p)),
+        top_p: Some(decimal(info.sampling.top_p)),
         top_k: Some(i32::try_from(info.sampling.top_k).unwrap_or(i32::MAX)),
         thinking: Some(info.capabilities.thinking),
     }
