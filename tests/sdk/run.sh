@@ -169,10 +169,10 @@ if ! grep -q "no --model given: serving the built-in SmolLM2-135M-Instruct" "$LO
 fi
 echo "sdk: hearth $BIN serving its default model on $URL: $(grep -o 'serving SmolLM2.*' "$LOG" | head -n1)"
 export GOOGLE_GEMINI_BASE_URL="$URL"
-echo "=== real model: @google/genai ==="
-(cd "$SDK" && node --test --test-reporter=spec real_model.test.mjs) || status=1
-echo "=== real model: google-genai ==="
-"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_real_model.py" || status=1
+echo "=== real model: @google/genai, and the legacy @google/generative-ai ==="
+(cd "$SDK" && node --test --test-reporter=spec real_model.test.mjs legacy.test.mjs) || status=1
+echo "=== real model: google-genai, and the legacy google-generativeai ==="
+"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_real_model.py" "$SDK/test_legacy.py" || status=1
 
 if [ "$status" -ne 0 ]; then
   echo "sdk: FAILED; hearth's logs follow" >&2

@@ -62,14 +62,9 @@ pub async fn dispatch(
         }
         _ => {
             let q = query(&uri, &[])?;
-            let framing = match q.get("alt").or_else(|| q.get("$alt")).map(String::as_str) {
-                Some("sse") => Framing::Sse,
-                None | Some("json") => Framing::JsonArray,
-                Some(other) => {
-                    return Err(ApiError::invalid(format!(
-                        "Invalid value for alt: {other} (use sse or json)"
-                    )))
-                }
+            let framing = match crate::request::alt(&q)? {
+                crate::request::Alt::Sse => Framing::Sse,
+                crate::request::Alt::Json | crate::request::Alt::Default => Framing::JsonArray,
             };
             let req: GenerateContentRequest = json_body(body, limit).await?;
             let files = file_parts(&state, &req.contents).await?;

@@ -42,7 +42,47 @@ pub fn query(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, String>, Api
             )));
         }
     }
+    alt(&q)?;
     Ok(q)
+}
+
+/// The response framing a request asks for with Google's `alt` (or `$alt`)
+/// system parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alt {
+    /// Not given.
+    Default,
+    Json,
+    Sse,
+}
+
+/// `alt` / `$alt`: `json` or `sse`, optionally with `;enum-encoding=int`
+/// (the legacy Python SDK sends `$alt=json;enum-encoding=int` on every
+/// call). Proto JSON readers take enum names as well as numbers, so hearth
+/// answers with names either way; any other value is a 400.
+pub fn alt(q: &HashMap<String, String>) -> Result<Alt, ApiError> {
+    let Some(raw) = q.get("alt").or_else(|| q.get("$alt")) else {
+        return Ok(Alt::Default);
+    };
+    let mut parts = raw.split(';').map(str::trim);
+    let framing = match parts.next() {
+        Some("json") => Alt::Json,
+        Some("sse") => Alt::Sse,
+        _ => return Err(bad_alt(raw)),
+    };
+    for param in parts {
+        match param.split_once('=') {
+            Some(("enum-encoding", "int" | "string")) => {}
+            _ => return Err(bad_alt(raw)),
+        }
+    }
+    Ok(framing)
+}
+
+fn bad_alt(raw: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "Invalid value for alt: {raw} (use sse or json, optionally with ;enum-encoding=int)"
+    ))
 }
 
 /// `v1` and `v1beta` are served alike; anything else is not found.

@@ -635,6 +635,72 @@ async fn a_models_own_sampling_defaults_are_reported_and_used() {
     }
 }
 
+/// The legacy Python SDK (google-generativeai 0.8) over REST: every call
+/// with `$alt=json;enum-encoding=int`, every enum as its proto number, int64
+/// as strings, countTokens as a generateContentRequest, streams as a JSON
+/// array (as captured from the SDK itself).
+#[tokio::test]
+async fn the_legacy_python_sdks_numbered_enums_and_alt_are_understood() {
+    let mut opts = hearth_engine::testing::TestEngineOptions::named(MODEL);
+    opts.info.capabilities.constrained_output = true;
+    let st = state_with(
+        vec![std::sync::Arc::new(
+            hearth_engine::testing::TestEngine::new(opts),
+        )],
+        ServerConfig::default(),
+    );
+    let q = "?%24alt=json%3Benum-encoding%3Dint";
+    let body = json!({
+        "contents": [{"parts": [{"text": "hello"}], "role": "user"}],
+        "safetySettings": [{"category": 7, "threshold": 3}, {"category": 8, "threshold": 1}],
+        "generationConfig": {"candidateCount": 1, "maxOutputTokens": 16, "temperature": 0.5,
+            "responseMimeType": "application/json",
+            "responseSchema": {"type": 6, "properties": {"tags": {"type": 5, "items": {"type": 1},
+                "maxItems": "3"}, "age": {"type": 3}}, "required": ["age"]},
+            "responseModalities": [1]},
+    });
+    let r = call(&st, "POST", &format!("{GEN}{q}"), Some(body.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let stream = "/v1beta/models/gemini-2.5-flash:streamGenerateContent";
+    let r = call(&st, "POST", &format!("{stream}{q}"), Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.text.starts_with('[') && r.text.ends_with(']'),
+        "{}",
+        r.text
+    );
+    let count = "/v1beta/models/gemini-2.5-flash:countTokens";
+    let r = call(
+        &st,
+        "POST",
+        &format!("{count}{q}"),
+        Some(json!({"generateContentRequest": {
+        "model": "models/gemini-2.5-flash", "contents": [{"parts": [{"text": "count me"}]}],
+        "generationConfig": {}}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Numbers outside an enum, and other alt values, are named 400s.
+    let bad =
+        json!({"contents": [user("x")], "safetySettings": [{"category": 99, "threshold": 1}]});
+    let r = call(&st, "POST", &format!("{GEN}{q}"), Some(bad)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(
+        r.message().contains("safety_settings[0].category"),
+        "{}",
+        r.text
+    );
+    let r = call(
+        &st,
+        "POST",
+        &format!("{GEN}?alt=proto"),
+        Some(json!({"contents": [user("x")]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.message().contains("Invalid value for alt"), "{}", r.text);
+}
+
 /// The legacy JavaScript SDK's ChatSession sends function results as a turn
 /// of role `function`; Google accepts it, so must hearth.
 #[tokio::test]

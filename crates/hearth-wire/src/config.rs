@@ -1,5 +1,6 @@
 //! generationConfig, thinkingConfig and safety settings.
 
+use crate::proto_enum::proto_enum;
 use serde::{Deserialize, Serialize};
 
 use crate::{MediaResolution, Schema};
@@ -149,7 +150,9 @@ pub enum ThinkingLevel {
     High,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Numbers as `GenerationConfig.Modality` (responseModalities); VIDEO and
+/// DOCUMENT, of the usage details' own Modality, are read by name only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Modality {
     ModalityUnspecified,
@@ -160,6 +163,15 @@ pub enum Modality {
     Document,
 }
 
+proto_enum!(Modality {
+    ModalityUnspecified = 0 => "MODALITY_UNSPECIFIED",
+    Text = 1 => "TEXT",
+    Image = 2 => "IMAGE",
+    Audio = 3 => "AUDIO",
+    Video => "VIDEO",
+    Document => "DOCUMENT",
+});
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SafetySetting {
@@ -167,7 +179,7 @@ pub struct SafetySetting {
     pub threshold: HarmBlockThreshold,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HarmCategory {
     HarmCategoryUnspecified,
@@ -184,7 +196,7 @@ pub enum HarmCategory {
     HarmCategoryCivicIntegrity,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HarmBlockThreshold {
     HarmBlockThresholdUnspecified,
@@ -194,3 +206,27 @@ pub enum HarmBlockThreshold {
     BlockNone,
     Off,
 }
+
+proto_enum!(HarmCategory {
+    HarmCategoryUnspecified = 0 => "HARM_CATEGORY_UNSPECIFIED",
+    HarmCategoryDerogatory = 1 => "HARM_CATEGORY_DEROGATORY",
+    HarmCategoryToxicity = 2 => "HARM_CATEGORY_TOXICITY",
+    HarmCategoryViolence = 3 => "HARM_CATEGORY_VIOLENCE",
+    HarmCategorySexual = 4 => "HARM_CATEGORY_SEXUAL",
+    HarmCategoryMedical = 5 => "HARM_CATEGORY_MEDICAL",
+    HarmCategoryDangerous = 6 => "HARM_CATEGORY_DANGEROUS",
+    HarmCategoryHarassment = 7 => "HARM_CATEGORY_HARASSMENT",
+    HarmCategoryHateSpeech = 8 => "HARM_CATEGORY_HATE_SPEECH",
+    HarmCategorySexuallyExplicit = 9 => "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    HarmCategoryDangerousContent = 10 => "HARM_CATEGORY_DANGEROUS_CONTENT",
+    HarmCategoryCivicIntegrity = 11 => "HARM_CATEGORY_CIVIC_INTEGRITY",
+});
+
+proto_enum!(HarmBlockThreshold {
+    HarmBlockThresholdUnspecified = 0 => "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+    BlockLowAndAbove = 1 => "BLOCK_LOW_AND_ABOVE",
+    BlockMediumAndAbove = 2 => "BLOCK_MEDIUM_AND_ABOVE",
+    BlockOnlyHigh = 3 => "BLOCK_ONLY_HIGH",
+    BlockNone = 4 => "BLOCK_NONE",
+    Off = 5 => "OFF",
+});

@@ -239,7 +239,7 @@ pub struct PartMediaResolution {
 }
 
 /// Media resolution levels (generationConfig.mediaResolution and per part).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MediaResolution {
     MediaResolutionUnspecified,
@@ -248,3 +248,11 @@ pub enum MediaResolution {
     MediaResolutionHigh,
     MediaResolutionUltraHigh,
 }
+
+crate::proto_enum::proto_enum!(MediaResolution {
+    MediaResolutionUnspecified = 0 => "MEDIA_RESOLUTION_UNSPECIFIED",
+    MediaResolutionLow = 1 => "MEDIA_RESOLUTION_LOW",
+    MediaResolutionMedium = 2 => "MEDIA_RESOLUTION_MEDIUM",
+    MediaResolutionHigh = 3 => "MEDIA_RESOLUTION_HIGH",
+    MediaResolutionUltraHigh => "MEDIA_RESOLUTION_ULTRA_HIGH",
+});

@@ -12,6 +12,7 @@ mod error;
 mod files;
 mod int64;
 mod models;
+mod proto_enum;
 mod request;
 mod response;
 mod schema;

@@ -92,7 +92,7 @@ pub struct Schema {
     pub maximum: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SchemaType {
     TypeUnspecified,
@@ -104,6 +104,17 @@ pub enum SchemaType {
     Object,
     Null,
 }
+
+crate::proto_enum::proto_enum!(SchemaType {
+    TypeUnspecified = 0 => "TYPE_UNSPECIFIED",
+    String = 1 => "STRING",
+    Number = 2 => "NUMBER",
+    Integer = 3 => "INTEGER",
+    Boolean = 4 => "BOOLEAN",
+    Array = 5 => "ARRAY",
+    Object = 6 => "OBJECT",
+    Null = 7 => "NULL",
+});
 
 impl SchemaType {
     /// The JSON Schema spelling of this type.
@@ -121,17 +132,20 @@ impl SchemaType {
     }
 }
 
-/// Types are upper-case in Gemini's Schema; lower-case (JSON Schema habit) is
-/// accepted too.
+/// Types are upper-case in Gemini's Schema; lower-case (JSON Schema habit,
+/// and the legacy JavaScript SDK's `SchemaType`) and proto numbers (the
+/// legacy Python SDK's `"type": 6`) are accepted too.
 fn de_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SchemaType>, D::Error> {
-    let raw: Option<String> = Option::deserialize(d)?;
+    let raw: Option<serde_json::Value> = Option::deserialize(d)?;
     let Some(raw) = raw else { return Ok(None) };
-    let upper = raw.to_ascii_uppercase();
-    serde_json::from_value(serde_json::Value::String(upper))
-        .map(Some)
-        .map_err(|_| {
-            serde::de::Error::custom(format!(
-                "unknown variant `{raw}`, expected one of STRING, NUMBER, INTEGER, BOOLEAN, ARRAY, OBJECT, NULL"
-            ))
-        })
+    let value = match &raw {
+        serde_json::Value::String(s) => serde_json::Value::String(s.to_ascii_uppercase()),
+        other => other.clone(),
+    };
+    serde_json::from_value(value).map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "unknown variant `{}`, expected one of STRING, NUMBER, INTEGER, BOOLEAN, ARRAY, OBJECT, NULL (or their numbers 1 to 7)",
+            raw.as_str().map_or_else(|| raw.to_string(), str::to_string)
+        ))
+    })
 }

@@ -145,7 +145,7 @@ pub struct FunctionCallingConfig {
     pub allowed_function_names: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FunctionCallingMode {
     ModeUnspecified,
@@ -154,3 +154,11 @@ pub enum FunctionCallingMode {
     None,
     Validated,
 }
+
+crate::proto_enum::proto_enum!(FunctionCallingMode {
+    ModeUnspecified = 0 => "MODE_UNSPECIFIED",
+    Auto = 1 => "AUTO",
+    Any = 2 => "ANY",
+    None = 3 => "NONE",
+    Validated = 4 => "VALIDATED",
+});
