@@ -238,3 +238,44 @@ async fn the_next_chat_turn_reuses_the_history_kv() {
         "reused {cached}, turn 1 prompt {turn1} + reply {reply}: {a}"
     );
 }
+
+/// Gemini CLI's router writes its `responseJsonSchema` with Gemini's type
+/// names (`"type": "OBJECT"`); the legacy Python SDK sends an empty
+/// `responseSchema` for "none". Both are enforced as meant, on the real engine.
+#[tokio::test]
+async fn json_schemas_with_gemini_type_names_and_empty_schemas_are_enforced() {
+    let schema = json!({"type": "OBJECT", "properties": {
+        "reasoning": {"type": "STRING", "maxLength": 12},
+        "complexity": {"type": "INTEGER", "minimum": 1, "maximum": 100}},
+        "required": ["reasoning", "complexity"]});
+    let (status, body) = post(
+        GEN,
+        json!({"contents": [user("Rate this task.")], "generationConfig": {
+            "responseMimeType": "application/json", "responseJsonSchema": schema,
+            "temperature": 0, "maxOutputTokens": 60, "thinkingConfig": {"thinkingBudget": 0}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    let answer: Value = serde_json::from_str(&text(&v, 0)).expect("the answer is JSON");
+    assert!(answer["reasoning"].is_string(), "{answer}");
+    assert!(
+        answer["complexity"]
+            .as_i64()
+            .is_some_and(|n| (1..=100).contains(&n)),
+        "{answer}"
+    );
+
+    let (status, body) = post(
+        GEN,
+        json!({"contents": [user("JSON please")], "generationConfig": {
+            "responseMimeType": "application/json", "responseSchema": {},
+            "temperature": 0, "maxOutputTokens": 40, "thinkingConfig": {"thinkingBudget": 0}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    if v["candidates"][0]["finishReason"] == "STOP" {
+        serde_json::from_str::<Value>(&text(&v, 0)).expect("any JSON");
+    }
+}

@@ -1,8 +1,9 @@
 //! generationConfig -> sampling, limits, thinking and output constraints.
 
 use hearth_engine::{MediaDetail, ModelInfo, OutputConstraint, SamplingParams, ThinkingBudget};
-use hearth_wire::{GenerationConfig, MediaResolution, Modality, SchemaType, ThinkingLevel};
+use hearth_wire::{GenerationConfig, MediaResolution, Modality, Schema, SchemaType, ThinkingLevel};
 
+use super::schema::lowercase_gemini_types;
 use super::schema_to_json;
 use crate::error::ApiError;
 
@@ -250,9 +251,16 @@ fn constraint(
             }
             return Ok(None);
         }
-        "application/json" => match (&c.response_schema, &c.response_json_schema) {
+        // An empty responseSchema (the legacy Python SDK sends `{}` when given
+        // a protos.GenerationConfig without one) is no schema.
+        "application/json" => match (
+            c.response_schema
+                .as_ref()
+                .filter(|s| **s != Schema::default()),
+            &c.response_json_schema,
+        ) {
             (Some(s), _) => OutputConstraint::JsonSchema(schema_to_json(&f("response_schema"), s)?),
-            (None, Some(v)) => OutputConstraint::JsonSchema(v.clone()),
+            (None, Some(v)) => OutputConstraint::JsonSchema(lowercase_gemini_types(v)),
             (None, None) => OutputConstraint::Json,
         },
         "text/x.enum" => OutputConstraint::Enum(enum_values(c)?),

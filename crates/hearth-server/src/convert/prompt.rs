@@ -433,7 +433,7 @@ fn function_spec(at: &str, d: &hearth_wire::FunctionDeclaration) -> Result<ToolS
     }
     let parameters = match (&d.parameters, &d.parameters_json_schema) {
         (Some(s), _) => Some(schema_to_json(&format!("{at}.parameters"), s)?),
-        (None, Some(v)) => Some(v.clone()),
+        (None, Some(v)) => Some(super::schema::lowercase_gemini_types(v)),
         (None, None) => None,
     };
     Ok(ToolSpec {

@@ -187,3 +187,82 @@ mod tests {
             .contains("y.enum"));
     }
 }
+
+/// A JSON Schema with Gemini's upper-case type names (`"type": "OBJECT"`, as
+/// Gemini CLI writes its `responseJsonSchema`) in JSON Schema's lower case;
+/// every other keyword, and property names, are left as they are.
+pub fn lowercase_gemini_types(schema: &Value) -> Value {
+    const GEMINI: [&str; 7] = [
+        "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL",
+    ];
+    let lower = |v: &Value| match v {
+        Value::String(t) if GEMINI.contains(&t.as_str()) => Value::String(t.to_ascii_lowercase()),
+        other => other.clone(),
+    };
+    let Value::Object(map) = schema else {
+        return match schema {
+            Value::Array(items) => Value::Array(items.iter().map(lowercase_gemini_types).collect()),
+            other => other.clone(),
+        };
+    };
+    let mut out = Map::new();
+    for (key, v) in map {
+        let v = match key.as_str() {
+            "type" => match v {
+                Value::Array(ts) => Value::Array(ts.iter().map(lower).collect()),
+                t => lower(t),
+            },
+            // Maps of name -> schema.
+            "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas" => {
+                match v {
+                    Value::Object(m) => Value::Object(
+                        m.iter()
+                            .map(|(k, s)| (k.clone(), lowercase_gemini_types(s)))
+                            .collect(),
+                    ),
+                    other => other.clone(),
+                }
+            }
+            // A schema, or a list of schemas.
+            "items"
+            | "prefixItems"
+            | "additionalProperties"
+            | "anyOf"
+            | "oneOf"
+            | "allOf"
+            | "not"
+            | "if"
+            | "then"
+            | "else"
+            | "contains"
+            | "propertyNames"
+            | "unevaluatedItems"
+            | "unevaluatedProperties" => lowercase_gemini_types(v),
+            _ => v.clone(),
+        };
+        out.insert(key.clone(), v);
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod type_name_tests {
+    use super::*;
+
+    #[test]
+    fn gemini_type_names_become_json_schema_ones_and_nothing_else_changes() {
+        let cli = json!({"type": "OBJECT", "properties": {
+            "type": {"type": "STRING", "enum": ["OBJECT"]},
+            "score": {"type": ["INTEGER", "NULL"]},
+            "tags": {"type": "ARRAY", "items": {"type": "STRING"}}},
+            "required": ["type"], "anyOf": [{"type": "OBJECT"}]});
+        assert_eq!(
+            lowercase_gemini_types(&cli),
+            json!({"type": "object", "properties": {
+                "type": {"type": "string", "enum": ["OBJECT"]},
+                "score": {"type": ["integer", "null"]},
+                "tags": {"type": "array", "items": {"type": "string"}}},
+                "required": ["type"], "anyOf": [{"type": "object"}]})
+        );
+    }
+}
