@@ -279,3 +279,53 @@ async fn json_schemas_with_gemini_type_names_and_empty_schemas_are_enforced() {
         serde_json::from_str::<Value>(&text(&v, 0)).expect("any JSON");
     }
 }
+
+/// With API keys configured, a cached prefix is reused only by the key that
+/// sent it: another key's identical prompt is computed afresh (nothing in
+/// cachedContentTokenCount or time to first token tells it what was sent).
+#[tokio::test]
+async fn cached_prefixes_are_not_shared_between_api_keys() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models/llama3-f32.gguf");
+    let mut opts = LoadOptions::new(path);
+    opts.context = ContextOptions {
+        sequences: 2,
+        ctx_per_sequence: 256,
+        batch: 128,
+        threads: 2,
+        kv_f32: false,
+        kv_unified: true,
+    };
+    let engine = Arc::new(load_engine(&opts).expect("load")) as _;
+    let config = ServerConfig {
+        api_keys: vec!["tenant-a".into(), "tenant-b".into()],
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(ModelRegistry::new(vec![engine]), config);
+    let ask = |key: &'static str| {
+        let state = state.clone();
+        async move {
+            let body = json!({"contents": [user("A long shared question about the weather in Paris today")],
+                "generationConfig": {"temperature": 0, "maxOutputTokens": 4}});
+            let req = Request::post(GEN)
+                .header("content-type", "application/json")
+                .header("x-goog-api-key", key)
+                .body(Body::from(body.to_string()))
+                .expect("req");
+            let resp = app(state).oneshot(req).await.expect("infallible");
+            assert_eq!(resp.status().as_u16(), 200);
+            let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+            let v: Value = serde_json::from_slice(&bytes).expect("json");
+            v["usageMetadata"]["cachedContentTokenCount"]
+                .as_u64()
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(ask("tenant-a").await, 0, "a cold cache");
+    assert_eq!(
+        ask("tenant-b").await,
+        0,
+        "tenant b reused tenant a's prefix"
+    );
+    assert!(ask("tenant-a").await > 0, "tenant a reuses its own prefix");
+    assert!(ask("tenant-b").await > 0, "tenant b reuses its own prefix");
+}

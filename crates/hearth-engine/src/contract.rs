@@ -177,6 +177,11 @@ pub struct GenerateRequest {
     pub tool_choice: ToolChoice,
     /// Detail at which media are read (None: the model's default).
     pub media_resolution: Option<MediaDetail>,
+    /// Cached prefixes are reused only between requests of one scope (the
+    /// server gives each API key its own when keys are configured), so one
+    /// tenant never learns through `cachedContentTokenCount` or time to
+    /// first token what another sent. 0: the shared scope.
+    pub cache_scope: u64,
 }
 
 impl Prompt {
@@ -209,6 +214,7 @@ impl GenerateRequest {
             constraint: None,
             tool_choice: ToolChoice::Auto,
             media_resolution: None,
+            cache_scope: 0,
         }
     }
 }

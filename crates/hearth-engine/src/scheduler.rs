@@ -102,6 +102,9 @@ struct Scheduler {
     free: Vec<u32>,
     /// Tokens held in the KV cache of each idle sequence.
     kept: HashMap<u32, Vec<i32>>,
+    /// Whose tokens each sequence holds ([`GenerateRequest::cache_scope`]):
+    /// a prefix is reused only within one scope.
+    scopes: HashMap<u32, u64>,
     /// The runner shares KV cells between sequences: a new prompt may take
     /// its prefix from any active sequence ([`Runner::shares_prefixes`]).
     share: bool,
@@ -137,6 +140,7 @@ pub fn run(
         active: Vec::new(),
         free,
         kept: HashMap::new(),
+        scopes: HashMap::new(),
         share,
         consecutive,
         steps: 0,
@@ -187,7 +191,7 @@ impl Scheduler {
             let Some(seq) = self.take_lru() else { return };
             (seq, 0, None)
         } else {
-            let (seq, reused, share) = self.place(&prompt);
+            let (seq, reused, share) = self.place(&prompt, job.request.cache_scope);
             let reused = if share.is_none() {
                 self.fill_tile(seq, prompt.len(), reused)
             } else {
@@ -208,6 +212,7 @@ impl Scheduler {
                 let Some(seq) = self.take_lru() else { return };
                 (seq, 0)
             };
+            self.scopes.insert(seq, job.request.cache_scope);
             self.active.push(Sequence {
                 seq,
                 candidate: c,
@@ -251,11 +256,11 @@ impl Scheduler {
     /// gives it to an emptied sequence: at once as far as its KV holds it,
     /// the rest as its prefill goes (the returned share). Returns the
     /// sequence, the reused token count and the share.
-    fn place(&mut self, prompt: &[i32]) -> (u32, usize, Option<(u32, usize)>) {
+    fn place(&mut self, prompt: &[i32], scope: u64) -> (u32, usize, Option<(u32, usize)>) {
         let limit = prompt.len().saturating_sub(1);
         if self.share {
             let idle = self.free.iter().map(|seq| {
-                let kept = self.kept.get(seq).map_or(&[][..], Vec::as_slice);
+                let kept = self.reusable(*seq, scope);
                 kept.iter().zip(prompt).take_while(|(a, b)| a == b).count()
             });
             let idle_best = idle.max().unwrap_or(0).min(limit);
@@ -263,6 +268,7 @@ impl Scheduler {
                 .active
                 .iter()
                 .filter(|s| s.fork_of.is_none() && s.media.is_none() && s.share.is_none())
+                .filter(|s| self.scopes.get(&s.seq).copied().unwrap_or(0) == scope)
                 .map(|s| {
                     let held = s.prompt.len().max(s.in_kv);
                     let common = s
@@ -286,8 +292,17 @@ impl Scheduler {
                 }
             }
         }
-        let (seq, reused) = self.take_best_prefix(prompt);
+        let (seq, reused) = self.take_best_prefix(prompt, scope);
         (seq, reused, None)
+    }
+
+    /// The tokens idle sequence `seq` holds, if a request of `scope` may
+    /// reuse them (none otherwise).
+    fn reusable(&self, seq: u32, scope: u64) -> &[i32] {
+        if self.scopes.get(&seq).copied().unwrap_or(0) != scope {
+            return &[];
+        }
+        self.kept.get(&seq).map_or(&[][..], Vec::as_slice)
     }
 
     /// A prompt continuing a cached prefix with fewer new tokens than the
@@ -322,7 +337,7 @@ impl Scheduler {
     /// `prompt` (at least one prompt token is always recomputed, for its
     /// logits), truncated to that prefix; else the least recently used one,
     /// emptied. Returns the sequence and the reused token count.
-    fn take_best_prefix(&mut self, prompt: &[i32]) -> (u32, usize) {
+    fn take_best_prefix(&mut self, prompt: &[i32], scope: u64) -> (u32, usize) {
         let limit = prompt.len().saturating_sub(1);
         // Where sequences decode cheapest next to each other, a short match
         // (a chat template's header) does not outweigh a neighbour.
@@ -336,7 +351,7 @@ impl Scheduler {
             .iter()
             .enumerate()
             .map(|(i, &seq)| {
-                let kept = self.kept.get(&seq).map_or(&[][..], Vec::as_slice);
+                let kept = self.reusable(seq, scope);
                 let common = kept.iter().zip(prompt).take_while(|(a, b)| a == b).count();
                 let common = common.min(limit);
                 (
@@ -992,6 +1007,7 @@ mod tests {
             active: Vec::new(),
             free: (0..sequences).collect(),
             kept: HashMap::new(),
+            scopes: HashMap::new(),
         };
         (s, shared)
     }

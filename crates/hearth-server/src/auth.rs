@@ -14,7 +14,28 @@ use subtle::ConstantTimeEq;
 
 use crate::{ApiError, AppState};
 
-pub async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Whose request this is, for prefix reuse: the n-th configured API key is
+/// scope n + 1 (0: no keys, one shared scope). Set by [`require_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheScope(pub u64);
+
+/// The 1-based index of the key `given` among `keys`, 0 if none: SHA-256
+/// digests compared in constant time against every key, so neither the
+/// time taken nor an early exit says how much of a key, its length, or
+/// which key, matched.
+fn key_index(keys: &[String], given: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    use subtle::ConditionallySelectable;
+    let digest = Sha256::digest(given.as_bytes());
+    let mut found = 0u64;
+    for (i, good) in keys.iter().enumerate() {
+        let same = Sha256::digest(good.as_bytes()).ct_eq(&digest);
+        found = u64::conditional_select(&found, &(i as u64 + 1), same);
+    }
+    found
+}
+
+pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let keys = &state.config.api_keys;
     if keys.is_empty() {
         return next.run(req).await;
@@ -38,8 +59,13 @@ pub async fn require_key(State(state): State<AppState>, req: Request, next: Next
             "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
         )
         .into_response(),
-        Some(k) if keys.iter().any(|good| bool::from(good.as_bytes().ct_eq(k.as_bytes()))) => next.run(req).await,
-        Some(_) => ApiError::invalid("API key not valid. Please pass a valid API key.").into_response(),
+        Some(k) => match key_index(keys, &k) {
+            0 => ApiError::invalid("API key not valid. Please pass a valid API key.").into_response(),
+            n => {
+                req.extensions_mut().insert(CacheScope(n));
+                next.run(req).await
+            }
+        },
     }
 }
 
@@ -64,4 +90,24 @@ fn upload_session(state: &AppState, req: &Request) -> Option<(Arc<Store>, String
     }
     let id = query_param(req.uri(), "upload_id")?;
     hearth_store::names::is_upload_id(&id).then_some((store, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_found_by_index_and_nothing_else_matches() {
+        let keys = vec![
+            "alpha".to_string(),
+            "beta-longer".to_string(),
+            "gamma".to_string(),
+        ];
+        assert_eq!(key_index(&keys, "alpha"), 1);
+        assert_eq!(key_index(&keys, "beta-longer"), 2);
+        assert_eq!(key_index(&keys, "gamma"), 3);
+        for wrong in ["", "alph", "alphaa", "beta", "GAMMA", "gamma "] {
+            assert_eq!(key_index(&keys, wrong), 0, "{wrong:?}");
+        }
+    }
 }

@@ -13,6 +13,7 @@ use hearth_wire::{
     CountTokensRequest, CountTokensResponse, GenerateContentRequest, Modality, ModalityTokenCount,
 };
 
+use crate::auth::CacheScope;
 use crate::convert::{self, CandidateSet, FileParts, ResponseMeta, ValidRequest};
 use crate::files::resolve::file_parts;
 use crate::models::not_found;
@@ -23,9 +24,11 @@ use crate::{ApiError, AppState};
 pub async fn dispatch(
     State(state): State<AppState>,
     Path((version, segment)): Path<(String, String)>,
+    scope: Option<axum::Extension<CacheScope>>,
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let scope = scope.map_or(0, |s| s.0 .0);
     check_version(&version)?;
     let Some((model, method)) = segment.rsplit_once(':') else {
         return Err(ApiError::not_found(
@@ -56,7 +59,7 @@ pub async fn dispatch(
             query(&uri, &[])?;
             let req: GenerateContentRequest = json_body(body, limit).await?;
             let files = file_parts(&state, &req.contents).await?;
-            generate(engine, req, model, &files)
+            generate(engine, req, model, &files, scope)
                 .await
                 .map(IntoResponse::into_response)
         }
@@ -68,7 +71,7 @@ pub async fn dispatch(
             };
             let req: GenerateContentRequest = json_body(body, limit).await?;
             let files = file_parts(&state, &req.contents).await?;
-            stream_generate(engine, req, model, framing, &files)
+            stream_generate(engine, req, model, framing, &files, scope)
         }
     }
 }
@@ -110,8 +113,10 @@ async fn generate(
     req: GenerateContentRequest,
     model: &str,
     files: &FileParts,
+    scope: u64,
 ) -> Result<Json<hearth_wire::GenerateContentResponse>, ApiError> {
-    let (valid, meta) = start(&engine, req, model, files)?;
+    let (mut valid, meta) = start(&engine, req, model, files)?;
+    valid.engine.cache_scope = scope;
     let field = valid.schema_field;
     let mut events = engine
         .generate(valid.engine)
@@ -130,8 +135,10 @@ fn stream_generate(
     model: &str,
     framing: Framing,
     files: &FileParts,
+    scope: u64,
 ) -> Result<Response, ApiError> {
-    let (valid, meta) = start(&engine, req, model, files)?;
+    let (mut valid, meta) = start(&engine, req, model, files)?;
+    valid.engine.cache_scope = scope;
     let field = valid.schema_field;
     let events = engine
         .generate(valid.engine)

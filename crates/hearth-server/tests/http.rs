@@ -9,6 +9,16 @@ use serde_json::{json, Value};
 
 const GEN: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
 
+/// A server on one test engine with these options.
+fn state_of(opts: hearth_engine::testing::TestEngineOptions) -> hearth_server::AppState {
+    state_with(
+        vec![std::sync::Arc::new(
+            hearth_engine::testing::TestEngine::new(opts),
+        )],
+        ServerConfig::default(),
+    )
+}
+
 async fn generate(body: Value) -> Reply {
     call(&state(), "POST", GEN, Some(body)).await
 }
@@ -643,12 +653,7 @@ async fn a_models_own_sampling_defaults_are_reported_and_used() {
 async fn the_legacy_python_sdks_numbered_enums_and_alt_are_understood() {
     let mut opts = hearth_engine::testing::TestEngineOptions::named(MODEL);
     opts.info.capabilities.constrained_output = true;
-    let st = state_with(
-        vec![std::sync::Arc::new(
-            hearth_engine::testing::TestEngine::new(opts),
-        )],
-        ServerConfig::default(),
-    );
+    let st = state_of(opts);
     let q = "?%24alt=json%3Benum-encoding%3Dint";
     let body = json!({
         "contents": [{"parts": [{"text": "hello"}], "role": "user"}],
@@ -716,12 +721,7 @@ async fn function_results_in_a_turn_of_role_function_are_accepted() {
     });
     let mut opts = hearth_engine::testing::TestEngineOptions::named(MODEL);
     opts.info.capabilities.function_calling = true;
-    let st = state_with(
-        vec![std::sync::Arc::new(
-            hearth_engine::testing::TestEngine::new(opts),
-        )],
-        ServerConfig::default(),
-    );
+    let st = state_of(opts);
     let r = call(&st, "POST", GEN, Some(body.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     // Any other role is still refused.
@@ -835,12 +835,7 @@ async fn binding_beyond_loopback_needs_a_key_or_consent() {
 async fn context_overflow_is_a_400() {
     let mut opts = hearth_engine::testing::TestEngineOptions::named(MODEL);
     opts.info.context_length = 8;
-    let st = state_with(
-        vec![std::sync::Arc::new(
-            hearth_engine::testing::TestEngine::new(opts),
-        )],
-        ServerConfig::default(),
-    );
+    let st = state_of(opts);
     let r = call(
         &st,
         "POST",

@@ -134,6 +134,8 @@ pub fn validate(
             constraint: cfg.constraint,
             tool_choice,
             media_resolution: cfg.media_resolution,
+            // Set by the handler from the request's API key.
+            cache_scope: 0,
         },
         include_thoughts: cfg.include_thoughts,
         response_logprobs: cfg.logprobs.is_some(),
