@@ -14,9 +14,52 @@ use llama_cpp_2::mtmd::{
     MtmdInputChunks, MtmdInputText,
 };
 
-/// Image formats the projector's decoder (stb_image) reads, as Gemini names
-/// them. WebP, HEIC and HEIF are not among them: they are refused by name.
+/// Image formats hearth decodes for the projector, as Gemini names them.
+/// WebP, HEIC and HEIF are not among them: they are refused by name.
 const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg"];
+
+/// The most pixels an image may declare: checked from its header, before a
+/// single pixel is decoded (a few-KB PNG can declare 20000 x 20000 pixels,
+/// 1.2 GB decoded). 50 megapixels is 150 MB of RGB.
+pub const MAX_IMAGE_PIXELS: u64 = 50_000_000;
+
+/// Decodes a PNG or JPEG to RGB8 with the `image` crate, outside any lock,
+/// never through mtmd's own loader: mtmd-helper hands bytes that are not an
+/// image to ffmpeg when built with MTMD_VIDEO, and untrusted bytes must not
+/// reach a subprocess. Dimensions come from the header and are capped
+/// before decoding; the decoder's own allocations are capped too.
+pub fn decode_image(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
+    use image::{ImageFormat, ImageReader};
+    use std::io::Cursor;
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    if !matches!(reader.format(), Some(ImageFormat::Png | ImageFormat::Jpeg)) {
+        return Err("not a PNG or JPEG image".into());
+    }
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| format!("unreadable image header: {e}"))?;
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(format!(
+            "the image is {w}x{h} pixels, more than the {MAX_IMAGE_PIXELS} hearth decodes"
+        ));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
+    reader.limits(limits);
+    let rgb = reader
+        .decode()
+        .map_err(|e| format!("the image does not decode: {e}"))?
+        .into_rgb8();
+    let (w, h) = rgb.dimensions();
+    Ok((w, h, rgb.into_raw()))
+}
 
 /// A loaded projector, shared by the tokenizing request threads and the
 /// engine thread that evaluates it.
@@ -103,21 +146,26 @@ impl MediaReader for Projector {
         add_bos: bool,
         media: &[&[u8]],
     ) -> Result<MediaTokens, RunnerError> {
+        // Decoded before the projector is locked: the engine thread encodes
+        // images with it meanwhile.
+        let mut bitmaps = Vec::with_capacity(media.len());
+        for (i, bytes) in media.iter().enumerate() {
+            let item = |why: String| {
+                RunnerError::Tokenize(format!(
+                    "media item {} ({} bytes) is not an image this model can read: {why}",
+                    i + 1,
+                    bytes.len()
+                ))
+            };
+            let (w, h, rgb) = decode_image(bytes).map_err(item)?;
+            let bitmap =
+                MtmdBitmap::from_image_data(w, h, &rgb).map_err(|e| item(format!("{e:?}")))?;
+            bitmaps.push(bitmap);
+        }
         let ctx = self
             .ctx
             .lock()
             .map_err(|_| RunnerError::Tokenize("the projector is poisoned".into()))?;
-        let mut bitmaps = Vec::with_capacity(media.len());
-        for (i, bytes) in media.iter().enumerate() {
-            let bitmap = MtmdBitmap::from_buffer(&ctx, bytes, false).map_err(|_| {
-                RunnerError::Tokenize(format!(
-                    "media item {} ({} bytes) is not an image this model can decode (PNG or JPEG)",
-                    i + 1,
-                    bytes.len()
-                ))
-            })?;
-            bitmaps.push(bitmap);
-        }
         let refs: Vec<&MtmdBitmap> = bitmaps.iter().collect();
         let input = MtmdInputText {
             text: text.to_string(),
@@ -144,5 +192,61 @@ impl MediaReader for Projector {
             tokens,
             prompt: Box::new(chunks),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG header (signature + IHDR) declaring `w` x `h` RGB pixels, and
+    /// no image data: a decoder that trusted it would allocate w * h * 3.
+    fn png_header(w: u32, h: u32) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&w.to_be_bytes());
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        out.extend_from_slice(&13u32.to_be_bytes());
+        out.extend_from_slice(&ihdr);
+        out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        // An empty IDAT: the header is complete, the pixels absent.
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(b"IDAT");
+        out.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
+        out
+    }
+
+    /// PNG's CRC-32 (ISO 3309), bit by bit.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn huge_declared_images_are_refused_before_decoding() {
+        let err = decode_image(&png_header(20_000, 20_000)).expect_err("too big");
+        assert!(err.contains("20000x20000"), "{err}");
+    }
+
+    #[test]
+    fn the_test_images_decode_and_other_bytes_do_not() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/images");
+        let png = std::fs::read(dir.join("gemma3v-test.png")).expect("png");
+        let (w, h, rgb) = decode_image(&png).expect("decodes");
+        assert_eq!((w, h, rgb.len()), (64, 64, 64 * 64 * 3));
+        for bytes in [&b"not an image at all"[..], b"RIFF\0\0\0\0WEBPVP8 ", b""] {
+            assert!(decode_image(bytes).is_err());
+        }
     }
 }
