@@ -26,6 +26,7 @@ const KEYS: &[(&str, &str)] = &[
     ("max-output-tokens", "HEARTH_MAX_OUTPUT_TOKENS"),
     ("max-thinking-tokens", "HEARTH_MAX_THINKING_TOKENS"),
     ("max-body-mib", "HEARTH_MAX_BODY_MIB"),
+    ("max-inflight-mib", "HEARTH_MAX_INFLIGHT_MIB"),
     ("temperature", "HEARTH_TEMPERATURE"),
     ("top-p", "HEARTH_TOP_P"),
     ("top-k", "HEARTH_TOP_K"),

@@ -137,6 +137,10 @@ struct ServeArgs {
     /// Largest request body, in MiB.
     #[arg(long, env = "HEARTH_MAX_BODY_MIB", default_value_t = 140)]
     max_body_mib: usize,
+    /// Request-body MiB that all generateContent / countTokens requests
+    /// together may hold at once (at least --max-body-mib); beyond it, 429.
+    #[arg(long, env = "HEARTH_MAX_INFLIGHT_MIB", default_value_t = 1024)]
+    max_inflight_mib: usize,
     /// Where uploaded files (Files API) are kept [default: the platform data
     /// directory, e.g. ~/.local/share/hearth/files].
     #[arg(long, env = "HEARTH_FILES_DIR")]
@@ -213,6 +217,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .cloned()
             .collect(),
         max_body_bytes: args.max_body_mib * 1024 * 1024,
+        max_inflight_body_bytes: args.max_inflight_mib * 1024 * 1024,
     };
     hearth_server::check_bind(&addr, &config, args.allow_unauthenticated)
         .map_err(anyhow::Error::msg)?;

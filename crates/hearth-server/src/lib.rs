@@ -1,6 +1,7 @@
 //! The Gemini REST API (`/v1` and `/v1beta`) over hearth engines.
 
 pub mod auth;
+mod budget;
 pub mod convert;
 pub mod error;
 pub mod files;
@@ -26,6 +27,10 @@ pub struct ServerConfig {
     pub api_keys: Vec<String>,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// The bytes of generateContent / countTokens bodies that all requests
+    /// together may hold at once (at least one largest body); beyond it a
+    /// request is answered 429 RESOURCE_EXHAUSTED before its body is read.
+    pub max_inflight_body_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +39,7 @@ impl Default for ServerConfig {
         ServerConfig {
             api_keys: Vec::new(),
             max_body_bytes: 140 * 1024 * 1024,
+            max_inflight_body_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -45,14 +51,18 @@ pub struct AppState {
     /// The Files API's store; `None`: files routes answer 501 and every
     /// `fileData` part is a 403.
     pub files: Option<Arc<Store>>,
+    /// Request-body bytes still free to hold, in KiB ([`budget`]).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(registry: ModelRegistry, config: ServerConfig) -> Self {
+        let budget = config.max_inflight_body_bytes.max(config.max_body_bytes);
         AppState {
             registry: Arc::new(registry),
             config: Arc::new(config),
             files: None,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(budget.div_ceil(1024))),
         }
     }
 
@@ -80,6 +90,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             ApiError::not_found("The requested URL was not found on this server.")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            budget::hold_body_bytes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

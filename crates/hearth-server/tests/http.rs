@@ -816,6 +816,56 @@ async fn bodies_over_the_limit_are_refused() {
     );
 }
 
+/// All requests together hold at most --max-inflight-mib of bodies: a
+/// request that would pass it is a 429 before its body is read, one that
+/// fits still goes, and the bytes come back when a request ends.
+#[tokio::test]
+async fn bodies_in_flight_are_bounded_in_all() {
+    let mut opts = hearth_engine::testing::TestEngineOptions::named(MODEL);
+    opts.token_delay = std::time::Duration::from_millis(20);
+    opts.endless = true;
+    let engine: std::sync::Arc<dyn hearth_engine::Engine> =
+        std::sync::Arc::new(hearth_engine::testing::TestEngine::new(opts));
+    let cfg = ServerConfig {
+        max_body_bytes: 8 * 1024,
+        max_inflight_body_bytes: 12 * 1024,
+        ..ServerConfig::default()
+    };
+    let st = state_with(vec![engine], cfg);
+    let slow = json!({"contents": [user("tell me a story")],
+        "generationConfig": {"maxOutputTokens": 40, "temperature": 0}})
+    .to_string();
+    // No Content-Length: the request reserves a whole largest body (8 KiB).
+    let first = {
+        let (st, body) = (st.clone(), slow.clone());
+        tokio::spawn(async move { call_raw(&st, "POST", GEN, Some(body), &[]).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let small =
+        json!({"contents": [user("hi")], "generationConfig": {"maxOutputTokens": 2}}).to_string();
+    let len = small.len().to_string();
+    let r = call_raw(
+        &st,
+        "POST",
+        GEN,
+        Some(small.clone()),
+        &[("content-length", &len)],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "a 1 KiB body fits beside it: {}",
+        r.text
+    );
+    let r = call_raw(&st, "POST", GEN, Some(slow.clone()), &[]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert_eq!(r.json()["error"]["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(first.await.expect("first").status, StatusCode::OK);
+    let r = call_raw(&st, "POST", GEN, Some(slow), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "the bytes came back: {}", r.text);
+}
+
 #[tokio::test]
 async fn binding_beyond_loopback_needs_a_key_or_consent() {
     let open: std::net::SocketAddr = "0.0.0.0:8080".parse().expect("addr");
