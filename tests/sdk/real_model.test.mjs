@@ -36,6 +36,7 @@ test("the default model is the built-in SmolLM2-135M-Instruct", async () => {
   // Its own default sampling (the model card's), not Gemini's 1.0 / 0.95.
   assert.equal(model.temperature, 0.2);
   assert.equal(model.topP, 0.9);
+  assert.equal(model.outputTokenLimit, 1024);
   assert.ok(!/\/|\.gguf/.test(model.description ?? ""), `a path in the description: ${model.description}`);
 });
 

@@ -115,9 +115,10 @@ struct ServeArgs {
     #[arg(long, env = "HEARTH_GPU_LAYERS", default_value_t = 0)]
     gpu_layers: u32,
     /// The models' outputTokenLimit: the default maxOutputTokens of a request
-    /// that names none, and the largest one accepted (capped by --ctx).
-    #[arg(long, env = "HEARTH_MAX_OUTPUT_TOKENS", default_value_t = 8192)]
-    max_output_tokens: u32,
+    /// that names none, and the largest one accepted (capped by --ctx)
+    /// [default: 8192; a built-in model's own, 1024 for SmolLM2].
+    #[arg(long, env = "HEARTH_MAX_OUTPUT_TOKENS")]
+    max_output_tokens: Option<u32>,
     /// Caps every thought of a thinking model, dynamic thinking included
     /// (larger thinkingBudgets are lowered to it) [default: no cap].
     #[arg(long, env = "HEARTH_MAX_THINKING_TOKENS")]
@@ -274,7 +275,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         opts.step_tokens = Some(args.step_tokens);
         opts.gpu_layers = args.gpu_layers;
-        opts.max_output_tokens = args.max_output_tokens.max(1);
+        opts.max_output_tokens = args
+            .max_output_tokens
+            .or(builtin.map(|m| m.max_output_tokens))
+            .unwrap_or(8192)
+            .max(1);
         opts.max_thinking_tokens = args.max_thinking_tokens;
         opts.sampling = hearth_llama::SamplingChoice {
             temperature: args.temperature,
