@@ -12,23 +12,26 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 /// The tiny Qwen 3 (gemini-* names) and Llama 3 behind one server.
-fn new_state() -> AppState {
-    let load = |name: &str| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("../../testdata/models/{name}.gguf"));
-        let mut opts = LoadOptions::new(path);
-        opts.context = ContextOptions {
-            sequences: 4,
-            ctx_per_sequence: 512,
-            batch: 128,
-            threads: 2,
-            kv_f32: false,
-            kv_unified: true,
-        };
-        // Qwen 3 thinks: keep thoughts short so answers fit the small budgets.
-        opts.max_thinking_tokens = Some(3);
-        Arc::new(load_engine(&opts).expect("load a tiny model")) as _
+/// A tiny test model on `sequences` KV sequences of `ctx` cells.
+fn tiny(name: &str, sequences: u32, ctx: u32) -> Arc<dyn hearth_engine::Engine> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/models/{name}.gguf"));
+    let mut opts = LoadOptions::new(path);
+    opts.context = ContextOptions {
+        sequences,
+        ctx_per_sequence: ctx,
+        batch: 128,
+        threads: 2,
+        kv_f32: false,
+        kv_unified: true,
     };
+    // Qwen 3 thinks: keep thoughts short so answers fit the small budgets.
+    opts.max_thinking_tokens = Some(3);
+    Arc::new(load_engine(&opts).expect("load a tiny model"))
+}
+
+fn new_state() -> AppState {
+    let load = |name: &str| tiny(name, 4, 512);
     // gemini-* names go to the first model; llama3-f32 does not think.
     AppState::new(
         ModelRegistry::new(vec![load("qwen3-f32"), load("llama3-f32")]),
@@ -285,17 +288,7 @@ async fn json_schemas_with_gemini_type_names_and_empty_schemas_are_enforced() {
 /// cachedContentTokenCount or time to first token tells it what was sent).
 #[tokio::test]
 async fn cached_prefixes_are_not_shared_between_api_keys() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models/llama3-f32.gguf");
-    let mut opts = LoadOptions::new(path);
-    opts.context = ContextOptions {
-        sequences: 2,
-        ctx_per_sequence: 256,
-        batch: 128,
-        threads: 2,
-        kv_f32: false,
-        kv_unified: true,
-    };
-    let engine = Arc::new(load_engine(&opts).expect("load")) as _;
+    let engine = tiny("llama3-f32", 2, 256);
     let config = ServerConfig {
         api_keys: vec!["tenant-a".into(), "tenant-b".into()],
         ..ServerConfig::default()
