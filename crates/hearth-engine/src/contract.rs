@@ -50,6 +50,9 @@ pub struct Capabilities {
     pub thinking: bool,
     /// Media kinds the model can read, as MIME type prefixes ("image/").
     pub media: Vec<String>,
+    /// The side, in pixels, of the images its projector reads (pages of
+    /// documents are rendered to it); `None`: unknown or no projector.
+    pub image_size: Option<u32>,
     /// Function declarations can be rendered and calls parsed.
     pub function_calling: bool,
     /// Output can be constrained by a JSON schema / an enum.
@@ -89,6 +92,27 @@ pub enum Segment {
         name: String,
         response: serde_json::Value,
     },
+    /// A document (a PDF) as the model reads it: its text and page images
+    /// in order. Its tokens are reported as the DOCUMENT modality.
+    Document(Vec<DocumentPart>),
+}
+
+/// A piece of a [`Segment::Document`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocumentPart {
+    Text(String),
+    /// A page rendered as an image (PNG), for a model that reads images.
+    Image(Arc<Vec<u8>>),
+}
+
+/// A prompt's tokens, and those of them that images and documents fill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PromptTokens {
+    pub total: u32,
+    /// Positions filled by images (not those of document pages).
+    pub image: u32,
+    /// Tokens of documents: their text and page images.
+    pub document: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -288,6 +312,8 @@ pub enum EngineEvent {
         cached_tokens: u32,
         /// Prompt positions filled by images (included in `prompt_tokens`).
         image_tokens: u32,
+        /// Prompt tokens of documents (included in `prompt_tokens`).
+        document_tokens: u32,
     },
     Delta {
         candidate: u32,
@@ -340,8 +366,9 @@ pub enum EngineError {
 pub trait Engine: Send + Sync {
     fn info(&self) -> &ModelInfo;
 
-    /// Tokens the prompt occupies once rendered through the chat template.
-    fn count_tokens(&self, prompt: &Prompt) -> Result<u32, EngineError>;
+    /// Tokens the prompt occupies once rendered through the chat template,
+    /// with those of images and documents.
+    fn count_tokens(&self, prompt: &Prompt) -> Result<PromptTokens, EngineError>;
 
     /// Starts a generation. Events arrive on the returned stream; dropping
     /// it stops the generation and frees its resources.

@@ -10,7 +10,7 @@ use crate::contract::*;
 use crate::grammar::{self, Grammars};
 use crate::output::{Dialect, OutputPlan, ThinkMarkers, ThinkPlan, ToolPlan};
 use crate::replies::ReplyMemory;
-use crate::runner::{MediaPrompt, MediaReader, Runner, Tokenizer};
+use crate::runner::{MediaReader, MediaTokens, Runner, Tokenizer};
 use crate::scheduler::{self, Job, SchedulerConfig};
 use crate::template::{hf_messages, ChatTemplate, TemplateError};
 
@@ -134,6 +134,7 @@ impl LlmEngine {
             capabilities: Capabilities {
                 thinking: markers.is_some(),
                 media: Vec::new(),
+                image_size: None,
                 function_calling: !ends.is_empty(),
                 constrained_output: !ends.is_empty(),
             },
@@ -159,6 +160,7 @@ impl LlmEngine {
     /// model then accepts the media kinds it names.
     pub fn with_media(mut self, reader: Arc<dyn MediaReader>) -> Self {
         self.info.capabilities.media = reader.kinds();
+        self.info.capabilities.image_size = reader.image_size();
         self.media = Some(reader);
         self
     }
@@ -414,26 +416,53 @@ impl LlmEngine {
         Some(out)
     }
 
-    /// The prompt's tokens, and what the runner prefills when it holds media.
+    /// The prompt's tokens, what the runner prefills when it holds media,
+    /// and the tokens of its images and documents.
     fn tokens(
         &self,
         prompt: &Prompt,
         options: &RenderOptions,
-    ) -> Result<(Vec<i32>, Option<MediaPrompt>), EngineError> {
+    ) -> Result<(Vec<i32>, Option<crate::runner::MediaPrompt>, PromptTokens), EngineError> {
         let inlined = self.with_inline_tools(prompt);
         let prompt = inlined.as_ref().unwrap_or(prompt);
+        let (expanded, documents) = expand_documents(prompt);
+        let prompt = expanded.as_ref().unwrap_or(prompt);
         let has_media = prompt
             .turns
             .iter()
             .flat_map(|t| &t.segments)
             .any(|s| matches!(s, Segment::Media { .. }));
-        if has_media {
-            return self
-                .media_tokens(prompt, options)
-                .map(|(t, m)| (t, Some(m)));
+        let (tokens, media, mut counts) = if has_media {
+            let (tokens, out) = self.media_tokens(prompt, options)?;
+            let mut counts = PromptTokens::default();
+            for (i, &n) in out.item_positions.iter().enumerate() {
+                if documents.media.get(i).copied().unwrap_or(false) {
+                    counts.document += n;
+                } else {
+                    counts.image += n;
+                }
+            }
+            (tokens, Some(out.prompt), counts)
+        } else {
+            let text = self.format.render(prompt, options)?;
+            let tokens = self.text_tokens(prompt, &text)?;
+            (tokens, None, PromptTokens::default())
+        };
+        if let Some((with, without)) = &documents.text_views {
+            // Documents' text in context: the prompt's text tokens with it,
+            // less those without it (media as a placeholder in both).
+            let count = |p: &Prompt| -> Result<usize, EngineError> {
+                let text = self.format.render(p, options)?;
+                self.tokenizer
+                    .encode(&text, false)
+                    .map(|t| t.len())
+                    .map_err(|e| EngineError::Internal(format!("tokenizing a document failed: {e}")))
+            };
+            counts.document += count(with)?.saturating_sub(count(without)?) as u32;
         }
-        let text = self.format.render(prompt, options)?;
-        Ok((self.text_tokens(prompt, &text)?, None))
+        counts.total = tokens.len() as u32;
+        counts.document = counts.document.min(counts.total - counts.image.min(counts.total));
+        Ok((tokens, media, counts))
     }
 
     /// Templates that write BOS themselves must not get a second one.
@@ -452,7 +481,7 @@ impl LlmEngine {
         &self,
         prompt: &Prompt,
         options: &RenderOptions,
-    ) -> Result<(Vec<i32>, MediaPrompt), EngineError> {
+    ) -> Result<(Vec<i32>, MediaTokens), EngineError> {
         let Some(reader) = &self.media else {
             return Err(EngineError::InvalidRequest {
                 field: Some("contents".into()),
@@ -498,13 +527,13 @@ impl LlmEngine {
             });
         }
         let bytes: Vec<&[u8]> = media.iter().map(|m| m.as_slice()).collect();
-        let out = reader
+        let mut out = reader
             .tokenize(&text, self.adds_bos(&text), &bytes)
             .map_err(|e| EngineError::InvalidRequest {
                 field: Some("contents".into()),
                 message: format!("cannot read the media of this request: {e}"),
             })?;
-        Ok((out.tokens, out.prompt))
+        Ok((std::mem::take(&mut out.tokens), out))
     }
 
     /// A text-only prompt; earlier replies of this model go back as the ids
@@ -580,13 +609,13 @@ impl Engine for LlmEngine {
         &self.info
     }
 
-    fn count_tokens(&self, prompt: &Prompt) -> Result<u32, EngineError> {
-        Ok(self.tokens(prompt, &RenderOptions::default())?.0.len() as u32)
+    fn count_tokens(&self, prompt: &Prompt) -> Result<PromptTokens, EngineError> {
+        Ok(self.tokens(prompt, &RenderOptions::default())?.2)
     }
 
     fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         let (mut plan, options) = self.plan(&request)?;
-        let (tokens, media) = self.tokens(&request.prompt, &options)?;
+        let (tokens, media, counts) = self.tokens(&request.prompt, &options)?;
         if media.is_some() && request.media_resolution.is_some() {
             return Err(EngineError::InvalidRequest {
                 field: Some("generation_config.media_resolution".into()),
@@ -635,6 +664,7 @@ impl Engine for LlmEngine {
         let (tx, rx) = mpsc::unbounded_channel();
         let job = Job {
             tokens,
+            counts,
             request,
             max_tokens,
             plan,
@@ -711,4 +741,91 @@ fn template_error(e: TemplateError) -> EngineError {
         },
         other => EngineError::Internal(format!("chat template: {other}")),
     }
+}
+
+/// What [`expand_documents`] took out of a prompt's documents.
+#[derive(Default)]
+struct DocumentItems {
+    /// The expanded prompt with every media item as a placeholder, and the
+    /// same without the documents' text (`None`: documents hold no text).
+    text_views: Option<(Prompt, Prompt)>,
+    /// For each media item of the expanded prompt, in order: whether it is
+    /// a document's page.
+    media: Vec<bool>,
+}
+
+/// The prompt with each document's parts as text and image segments
+/// (`None`: it holds no document).
+fn expand_documents(prompt: &Prompt) -> (Option<Prompt>, DocumentItems) {
+    let mut items = DocumentItems::default();
+    let has_documents = prompt
+        .turns
+        .iter()
+        .flat_map(|t| &t.segments)
+        .any(|s| matches!(s, Segment::Document(_)));
+    if !has_documents {
+        return (None, items);
+    }
+    let mut out = prompt.clone();
+    let (mut with, mut without) = (prompt.clone(), prompt.clone());
+    let mut has_text = false;
+    let placeholder = || Segment::Text("\u{fffc}".into());
+    for (k, turn) in out.turns.iter_mut().enumerate() {
+        let mut segments = Vec::with_capacity(turn.segments.len());
+        let (mut w, mut wo) = (Vec::new(), Vec::new());
+        for seg in &turn.segments {
+            match seg {
+                Segment::Document(parts) => {
+                    for part in parts {
+                        match part {
+                            DocumentPart::Text(t) => {
+                                has_text = true;
+                                w.push(Segment::Text(t.clone()));
+                            }
+                            DocumentPart::Image(_) => {
+                                w.push(placeholder());
+                                wo.push(placeholder());
+                            }
+                        }
+                    }
+                }
+                Segment::Media { .. } => {
+                    w.push(placeholder());
+                    wo.push(placeholder());
+                }
+                other => {
+                    w.push(other.clone());
+                    wo.push(other.clone());
+                }
+            }
+        }
+        with.turns[k].segments = w;
+        without.turns[k].segments = wo;
+        for seg in std::mem::take(&mut turn.segments) {
+            match seg {
+                Segment::Document(parts) => {
+                    for part in parts {
+                        match part {
+                            DocumentPart::Text(t) => segments.push(Segment::Text(t)),
+                            DocumentPart::Image(data) => {
+                                items.media.push(true);
+                                segments.push(Segment::Media {
+                                    mime_type: "image/png".into(),
+                                    data,
+                                });
+                            }
+                        }
+                    }
+                }
+                Segment::Media { mime_type, data } => {
+                    items.media.push(false);
+                    segments.push(Segment::Media { mime_type, data });
+                }
+                other => segments.push(other),
+            }
+        }
+        turn.segments = segments;
+    }
+    items.text_views = has_text.then_some((with, without));
+    (Some(out), items)
 }

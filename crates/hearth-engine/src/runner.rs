@@ -76,6 +76,8 @@ pub struct MediaTokens {
     /// media (no text token equals the placeholder), and the text before the
     /// first media item stays reusable by later text-only prompts.
     pub tokens: Vec<i32>,
+    /// The positions each media item fills, in order.
+    pub item_positions: Vec<u32>,
     /// What the runner prefills.
     pub prompt: MediaPrompt,
 }
@@ -90,6 +92,10 @@ pub trait MediaReader: Send + Sync {
     fn kinds(&self) -> Vec<String>;
     /// The text that stands for one media item in the rendered prompt.
     fn marker(&self) -> &str;
+    /// The side, in pixels, of the images it reads (what it resizes to).
+    fn image_size(&self) -> Option<u32> {
+        None
+    }
     /// Tokenizes rendered text whose markers stand, in order, for `media`
     /// (encoded files such as PNG or JPEG). Errors are the caller's: bad or
     /// unreadable media.

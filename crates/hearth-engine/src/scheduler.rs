@@ -12,13 +12,15 @@ use tokio::sync::mpsc;
 use crate::contract::*;
 use crate::output::{CallScanner, Dialect, Output, OutputPlan, Piece, ToolPlan};
 use crate::replies::ReplyMemory;
-use crate::runner::{BatchToken, MediaPrompt, Runner, Tokenizer, MEDIA_POSITION};
+use crate::runner::{BatchToken, MediaPrompt, Runner, Tokenizer};
 use crate::sampler::{log_sum_exp, Sampled, Sampler};
 use crate::text::{StopMatcher, Utf8Assembler};
 
 /// A tokenized request on its way to the engine thread.
 pub struct Job {
     pub tokens: Vec<i32>,
+    /// The tokens of its images and documents.
+    pub counts: PromptTokens,
     pub request: GenerateRequest,
     pub max_tokens: u32,
     /// Thinking, the answer's constraint, function calls.
@@ -202,7 +204,8 @@ impl Scheduler {
         let _ = job.events.send(EngineEvent::Started {
             prompt_tokens: prompt.len() as u32,
             cached_tokens: reused as u32,
-            image_tokens: prompt.iter().filter(|&&t| t == MEDIA_POSITION).count() as u32,
+            image_tokens: job.counts.image,
+            document_tokens: job.counts.document,
         });
         let top = job.request.logprobs.unwrap_or(0) as usize;
         for c in 0..n as u32 {
@@ -1018,6 +1021,7 @@ mod tests {
         request.sampling.temperature = 0.0;
         let job = Job {
             tokens: text.bytes().map(i32::from).collect(),
+            counts: PromptTokens::default(),
             request,
             max_tokens: 2,
             plan: OutputPlan::plain(Arc::new(vec![END])),

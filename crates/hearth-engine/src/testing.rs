@@ -104,6 +104,16 @@ impl TestEngine {
                     Segment::ToolResult { name, response, .. } => {
                         out.push_str(&format!(" result {name} {response}"))
                     }
+                    Segment::Document(parts) => {
+                        for part in parts {
+                            match part {
+                                DocumentPart::Text(t) => out.push_str(&format!(" {t}")),
+                                DocumentPart::Image(d) => {
+                                    out.push_str(&format!(" [page {} bytes]", d.len()))
+                                }
+                            }
+                        }
+                    }
                 }
             }
             out.push('\n');
@@ -147,8 +157,12 @@ impl Engine for TestEngine {
         &self.opts.info
     }
 
-    fn count_tokens(&self, prompt: &Prompt) -> Result<u32, EngineError> {
-        Ok(count(&Self::render(prompt)))
+    fn count_tokens(&self, prompt: &Prompt) -> Result<PromptTokens, EngineError> {
+        Ok(PromptTokens {
+            total: count(&Self::render(prompt)),
+            image: 0,
+            document: document_tokens(prompt),
+        })
     }
 
     fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
@@ -214,6 +228,7 @@ impl Run {
             prompt_tokens,
             cached_tokens: 0,
             image_tokens: 0,
+            document_tokens: document_tokens(&self.req.prompt),
         })?;
         for c in 0..self.req.candidate_count {
             self.candidate(c)?;
@@ -323,4 +338,23 @@ fn token_text(t: i32) -> String {
     WORDS
         .get(t as usize)
         .map_or("<eos>".to_string(), |w| w.to_string())
+}
+
+/// The words of a prompt's documents, as `count` counts them.
+fn document_tokens(prompt: &Prompt) -> u32 {
+    let text: String = prompt
+        .turns
+        .iter()
+        .flat_map(|t| &t.segments)
+        .filter_map(|s| match s {
+            Segment::Document(parts) => Some(parts),
+            _ => None,
+        })
+        .flatten()
+        .map(|p| match p {
+            DocumentPart::Text(t) => format!(" {t}"),
+            DocumentPart::Image(d) => format!(" [page {} bytes]", d.len()),
+        })
+        .collect();
+    count(&text)
 }

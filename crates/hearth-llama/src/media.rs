@@ -66,6 +66,8 @@ pub fn decode_image(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
 pub struct Projector {
     ctx: Mutex<MtmdContext>,
     marker: String,
+    /// `clip.vision.image_size` of the projector's GGUF.
+    image_size: Option<u32>,
 }
 
 impl Projector {
@@ -99,9 +101,15 @@ impl Projector {
                     .into(),
             );
         }
+        let image_size = crate::gguf::read_header(path)
+            .ok()
+            .and_then(|h| h.int("clip.vision.image_size"))
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0);
         Ok(Arc::new(Projector {
             ctx: Mutex::new(ctx),
             marker: mtmd_default_marker().to_string(),
+            image_size,
         }))
     }
 
@@ -140,6 +148,10 @@ impl MediaReader for Projector {
         &self.marker
     }
 
+    fn image_size(&self) -> Option<u32> {
+        self.image_size
+    }
+
     fn tokenize(
         &self,
         text: &str,
@@ -176,6 +188,7 @@ impl MediaReader for Projector {
             .tokenize(input, &refs)
             .map_err(|e| RunnerError::Tokenize(format!("llama.cpp's mtmd: {e}")))?;
         let mut tokens = Vec::with_capacity(chunks.total_tokens());
+        let mut item_positions = Vec::with_capacity(media.len());
         for i in 0..chunks.len() {
             let Some(chunk) = chunks.get(i) else { continue };
             match chunk.chunk_type() {
@@ -185,11 +198,13 @@ impl MediaReader for Projector {
                 MtmdInputChunkType::Image | MtmdInputChunkType::Audio => {
                     let n = usize::try_from(chunk.n_positions()).unwrap_or(0);
                     tokens.extend(std::iter::repeat_n(MEDIA_POSITION, n));
+                    item_positions.push(u32::try_from(n).unwrap_or(u32::MAX));
                 }
             }
         }
         Ok(MediaTokens {
             tokens,
+            item_positions,
             prompt: Box::new(chunks),
         })
     }

@@ -174,6 +174,7 @@ fn image_prompt(text: &str, png: Vec<u8>) -> Prompt {
 struct Run {
     prompt_tokens: u32,
     image_tokens: u32,
+    document_tokens: u32,
     ids: Vec<i32>,
 }
 
@@ -192,6 +193,7 @@ fn greedy(engine: &dyn Engine, prompt: Prompt, max: u32) -> Result<Run, EngineEr
     let mut run = Run {
         prompt_tokens: 0,
         image_tokens: 0,
+        document_tokens: 0,
         ids: Vec::new(),
     };
     while let Some(ev) = rx.blocking_recv() {
@@ -199,8 +201,12 @@ fn greedy(engine: &dyn Engine, prompt: Prompt, max: u32) -> Result<Run, EngineEr
             EngineEvent::Started {
                 prompt_tokens,
                 image_tokens,
+                document_tokens,
                 ..
-            } => (run.prompt_tokens, run.image_tokens) = (prompt_tokens, image_tokens),
+            } => {
+                (run.prompt_tokens, run.image_tokens, run.document_tokens) =
+                    (prompt_tokens, image_tokens, document_tokens)
+            }
             EngineEvent::Delta { logprobs, .. } => {
                 run.ids.extend(logprobs.iter().map(|l| l.chosen.token_id))
             }
@@ -209,6 +215,61 @@ fn greedy(engine: &dyn Engine, prompt: Prompt, max: u32) -> Result<Run, EngineEr
         }
     }
     Ok(run)
+}
+
+/// A document's page images and text count as DOCUMENT: the page's image
+/// positions plus the tokens of its text; an image beside it stays IMAGE.
+#[test]
+fn document_pages_count_as_documents() {
+    use hearth_engine::{DocumentPart, Role, Segment, Turn};
+    let engine = vision_engine();
+    let page = Arc::new(image(0));
+    let doc = Segment::Document(vec![
+        DocumentPart::Text("--- Page 1 of 1 ---\n".into()),
+        DocumentPart::Image(page.clone()),
+        DocumentPart::Text("\nThe cat is named Biscuit.\n".into()),
+    ]);
+    let prompt = Prompt {
+        system: None,
+        turns: vec![Turn {
+            role: Role::User,
+            segments: vec![
+                doc,
+                Segment::Media {
+                    mime_type: "image/png".into(),
+                    data: Arc::new(image(1)),
+                },
+                Segment::Text("What is the cat's name?".into()),
+            ],
+        }],
+        tools: Vec::new(),
+    };
+    let counted = engine.count_tokens(&prompt).expect("count");
+    let texts = ["--- Page 1 of 1 ---\n", "\nThe cat is named Biscuit.\n"];
+    let text_tokens: u32 = texts
+        .iter()
+        .map(|t| {
+            let alone = Prompt::user(*t);
+            let with = engine.count_tokens(&alone).expect("count").total;
+            let empty = engine.count_tokens(&Prompt::user("")).expect("count").total;
+            with - empty
+        })
+        .sum();
+    assert_eq!(counted.image, 4, "the image beside the document");
+    // The page's 4 image positions, and its text as tokenized in the
+    // prompt: a token or so either side of each seam may merge with its
+    // neighbour, which the text measured alone does not show.
+    assert!(counted.document > 4, "{counted:?}");
+    let text_share = counted.document - 4;
+    assert!(
+        text_share.abs_diff(text_tokens) <= 2 * texts.len() as u32,
+        "document text {text_share} tokens, alone {text_tokens}"
+    );
+    let run = greedy(&engine, prompt, 2).expect("generate");
+    assert_eq!(
+        (run.prompt_tokens, run.image_tokens, run.document_tokens),
+        (counted.total, counted.image, counted.document)
+    );
 }
 
 #[test]
@@ -226,7 +287,9 @@ fn the_engine_reads_images_end_to_end() {
     let want: Vec<i32> =
         serde_json::from_value(r["reference"]["images"][0]["greedy_ids"].clone()).expect("ids");
     assert_eq!(first.prompt_tokens, 29);
-    assert_eq!(counted, 29);
+    assert_eq!(counted.total, 29);
+    assert_eq!((counted.image, counted.document), (4, 0));
+    assert_eq!(caps.image_size, Some(64), "clip.vision.image_size");
     assert_eq!(first.image_tokens, 4);
     assert_eq!(first.ids, want, "greedy continuation after the image");
 

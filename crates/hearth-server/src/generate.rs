@@ -9,12 +9,11 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hearth_engine::{Engine, EngineError};
-use hearth_wire::{
-    CountTokensRequest, CountTokensResponse, GenerateContentRequest, Modality, ModalityTokenCount,
-};
+use hearth_wire::{CountTokensRequest, CountTokensResponse, GenerateContentRequest};
 
 use crate::auth::CacheScope;
 use crate::convert::{self, CandidateSet, FileParts, ResponseMeta, ValidRequest};
+use crate::documents::read_documents;
 use crate::files::resolve::file_parts;
 use crate::models::not_found;
 use crate::request::{check_version, json_body, query};
@@ -52,13 +51,20 @@ pub async fn dispatch(
                 .generate_content_request
                 .iter()
                 .flat_map(|g| &g.contents);
-            let files = file_parts(&state, contents.chain(nested)).await?;
+            let mut files = file_parts(&state, contents.chain(nested)).await?;
+            let contents = match (&req.contents, &req.generate_content_request) {
+                (Some(c), _) => c.as_slice(),
+                (None, Some(g)) => g.contents.as_slice(),
+                (None, None) => &[],
+            };
+            read_documents(&state, contents, engine.info(), &mut files).await?;
             count_tokens(engine, req, &files).map(IntoResponse::into_response)
         }
         "generateContent" => {
             query(&uri, &[])?;
             let req: GenerateContentRequest = json_body(body, limit).await?;
-            let files = file_parts(&state, &req.contents).await?;
+            let mut files = file_parts(&state, &req.contents).await?;
+            read_documents(&state, &req.contents, engine.info(), &mut files).await?;
             generate(engine, req, model, &files, scope)
                 .await
                 .map(IntoResponse::into_response)
@@ -70,7 +76,8 @@ pub async fn dispatch(
                 crate::request::Alt::Json | crate::request::Alt::Default => Framing::JsonArray,
             };
             let req: GenerateContentRequest = json_body(body, limit).await?;
-            let files = file_parts(&state, &req.contents).await?;
+            let mut files = file_parts(&state, &req.contents).await?;
+            read_documents(&state, &req.contents, engine.info(), &mut files).await?;
             stream_generate(engine, req, model, framing, &files, scope)
         }
     }
@@ -156,22 +163,11 @@ fn count_tokens(
     files: &FileParts,
 ) -> Result<Json<CountTokensResponse>, ApiError> {
     let prompt = convert::count_request_prompt(&req, engine.info(), files)?;
-    let total = engine.count_tokens(&prompt)?;
-    let total = i32::try_from(total).unwrap_or(i32::MAX);
-    let all_text = prompt
-        .turns
-        .iter()
-        .flat_map(|t| &t.segments)
-        .all(|s| !matches!(s, hearth_engine::Segment::Media { .. }));
+    let counts = engine.count_tokens(&prompt)?;
     Ok(Json(CountTokensResponse {
-        total_tokens: total,
+        total_tokens: i32::try_from(counts.total).unwrap_or(i32::MAX),
         cached_content_token_count: None,
-        prompt_tokens_details: all_text.then(|| {
-            vec![ModalityTokenCount {
-                modality: Modality::Text,
-                token_count: total,
-            }]
-        }),
+        prompt_tokens_details: Some(convert::prompt_details(counts)),
         cache_tokens_details: None,
     }))
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod budget;
+pub mod documents;
 pub mod convert;
 pub mod error;
 pub mod files;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub files: Option<Arc<Store>>,
     /// Request-body bytes still free to hold, in KiB ([`budget`]).
     pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Reads PDF parts in worker processes; `None`: PDF parts are a 400.
+    pub documents: Option<hearth_document::Reader>,
 }
 
 impl AppState {
@@ -62,8 +65,15 @@ impl AppState {
             registry: Arc::new(registry),
             config: Arc::new(config),
             files: None,
+            documents: None,
             body_budget: Arc::new(tokio::sync::Semaphore::new(budget.div_ceil(1024))),
         }
+    }
+
+    /// Reads PDF parts with `reader`.
+    pub fn with_documents(mut self, reader: hearth_document::Reader) -> Self {
+        self.documents = Some(reader);
+        self
     }
 
     /// Serves the Files API from `store`.

@@ -137,8 +137,11 @@ impl Engine for FailingEngine {
     fn info(&self) -> &ModelInfo {
         &self.0
     }
-    fn count_tokens(&self, _: &Prompt) -> Result<u32, EngineError> {
-        Ok(1)
+    fn count_tokens(&self, _: &Prompt) -> Result<hearth_engine::PromptTokens, EngineError> {
+        Ok(hearth_engine::PromptTokens {
+            total: 1,
+            ..Default::default()
+        })
     }
     fn generate(&self, _: GenerateRequest) -> Result<EventStream, EngineError> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -147,6 +150,7 @@ impl Engine for FailingEngine {
                 prompt_tokens: 1,
                 cached_tokens: 0,
                 image_tokens: 0,
+                document_tokens: 0,
             },
             EngineEvent::Delta {
                 candidate: 0,

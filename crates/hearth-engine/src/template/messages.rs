@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::python::json_dumps;
 use super::TemplateError;
-use crate::contract::{Prompt, Role, Segment, ToolSpec, Turn};
+use crate::contract::{DocumentPart, Prompt, Role, Segment, ToolSpec, Turn};
 
 /// Names a message's reasoning may come under; transformers copies the
 /// first one present to `thinking` (first key) and `reasoning_content` (last key).
@@ -85,6 +85,14 @@ fn user_messages(index: usize, turn: &Turn, out: &mut Vec<Value>) -> Result<(), 
     for segment in &turn.segments {
         match segment {
             Segment::Text(t) => text.get_or_insert_with(String::new).push_str(t),
+            Segment::Document(parts) => {
+                for part in parts {
+                    match part {
+                        DocumentPart::Text(t) => text.get_or_insert_with(String::new).push_str(t),
+                        DocumentPart::Image(_) => return Err(media_error(index, "image/png")),
+                    }
+                }
+            }
             Segment::ToolResult { id, name, response } => {
                 if let Some(t) = text.take() {
                     out.push(json!({"role": "user", "content": t}));
@@ -125,6 +133,11 @@ fn model_message(index: usize, turn: &Turn) -> Result<Value, TemplateError> {
     for segment in &turn.segments {
         match segment {
             Segment::Text(t) => content.push_str(t),
+            Segment::Document(_) => {
+                return Err(TemplateError::Unsupported(format!(
+                    "turns[{index}] is a model turn holding a document; documents come from the user"
+                )))
+            }
             Segment::ToolCall { id, name, args } => {
                 let mut call = Map::new();
                 if let Some(id) = id {

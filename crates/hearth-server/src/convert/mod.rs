@@ -8,7 +8,7 @@ mod response;
 mod schema;
 
 pub use prompt::{count_request_prompt, prompt_from_contents};
-pub use response::{CandidateSet, ChunkBuilder, ResponseMeta};
+pub use response::{prompt_details, CandidateSet, ChunkBuilder, ResponseMeta};
 pub use schema::schema_to_json;
 
 use std::collections::HashMap;
@@ -37,6 +37,11 @@ pub struct ValidRequest {
 #[derive(Debug, Clone, Default)]
 pub struct FileParts {
     files: HashMap<String, ResolvedFile>,
+    /// Documents read before conversion (off the async threads, in worker
+    /// processes), by the path of their part: `contents[i].parts[j]`.
+    documents: HashMap<String, Arc<hearth_document::Document>>,
+    /// Whether this server reads documents at all.
+    reads_documents: bool,
 }
 
 /// A stored file's type and bytes.
@@ -53,6 +58,22 @@ impl FileParts {
 
     pub fn get(&self, id: &str) -> Option<&ResolvedFile> {
         self.files.get(id)
+    }
+
+    pub fn insert_document(&mut self, at: String, doc: Arc<hearth_document::Document>) {
+        self.documents.insert(at, doc);
+    }
+
+    pub fn document(&self, at: &str) -> Option<&Arc<hearth_document::Document>> {
+        self.documents.get(at)
+    }
+
+    pub fn set_reads_documents(&mut self, yes: bool) {
+        self.reads_documents = yes;
+    }
+
+    pub fn reads_documents(&self) -> bool {
+        self.reads_documents
     }
 }
 

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use hearth_engine::{ModelInfo, Prompt, Role, Segment, ToolChoice, ToolSpec, Turn};
+use hearth_engine::{
+    DocumentPart, ModelInfo, Prompt, Role, Segment, ToolChoice, ToolSpec, Turn,
+};
 use hearth_wire::{
     Content, CountTokensRequest, FileData, FunctionCallingMode, Part, Tool, ToolConfig,
 };
@@ -35,7 +37,6 @@ const MEDIA_TYPES: &[&str] = &[
     "video/webm",
     "video/wmv",
     "video/3gpp",
-    "application/pdf",
 ];
 
 /// Document types read as plain text.
@@ -153,7 +154,7 @@ fn segment(
         return Ok(Some(Segment::Text(text.clone())));
     }
     if let Some(blob) = &part.inline_data {
-        return inline_segment(at, part, &blob.mime_type, &blob.data, info).map(Some);
+        return inline_segment(at, part, &blob.mime_type, &blob.data, info, files).map(Some);
     }
     if let Some(fd) = &part.file_data {
         return file_segment(at, part, fd, info, files).map(Some);
@@ -204,6 +205,7 @@ fn inline_segment(
     mime: &str,
     data: &str,
     info: &ModelInfo,
+    files: &FileParts,
 ) -> Result<Segment, ApiError> {
     let field = format!("{at}.inline_data");
     if mime.trim().is_empty() {
@@ -221,7 +223,7 @@ fn inline_segment(
         mime,
         bytes: Arc::new(bytes),
     };
-    payload_segment(payload, part, info)
+    payload_segment(payload, part, info, files)
 }
 
 /// A `fileData` part: the stored file, read like inline data of its type.
@@ -261,7 +263,7 @@ fn file_segment(
         mime: &file.mime_type,
         bytes: file.bytes.clone(),
     };
-    payload_segment(payload, part, info)
+    payload_segment(payload, part, info, files)
 }
 
 /// Bytes of a declared type, inline or from a file.
@@ -278,7 +280,12 @@ struct Payload<'a> {
 
 /// Text-like types become prompt text; media go to the model when it can
 /// read them; anything else is a 400 naming the field.
-fn payload_segment(p: Payload<'_>, part: &Part, info: &ModelInfo) -> Result<Segment, ApiError> {
+fn payload_segment(
+    p: Payload<'_>,
+    part: &Part,
+    info: &ModelInfo,
+    files: &FileParts,
+) -> Result<Segment, ApiError> {
     let Payload {
         at,
         field,
@@ -305,6 +312,9 @@ fn payload_segment(p: Payload<'_>, part: &Part, info: &ModelInfo) -> Result<Segm
             .map_err(|_| {
                 ApiError::field(&data_field, format!("{base} data is not valid UTF-8 text"))
             });
+    }
+    if crate::documents::is_pdf(&base) {
+        return pdf_segment(at, &field, part, info, files);
     }
     let known = |m: &str| MEDIA_TYPES.contains(&m);
     if !known(&base) && !known(&hearth_store::mime::canonical(&base)) {
@@ -343,6 +353,56 @@ fn payload_segment(p: Payload<'_>, part: &Part, info: &ModelInfo) -> Result<Segm
         mime_type: base,
         data: bytes,
     })
+}
+
+/// A PDF part, read beforehand ([`crate::documents`]): each page's text
+/// after a page marker, with the page's image first for a model that
+/// reads images.
+fn pdf_segment(
+    at: &str,
+    field: &str,
+    part: &Part,
+    info: &ModelInfo,
+    files: &FileParts,
+) -> Result<Segment, ApiError> {
+    if part.video_metadata.is_some() {
+        return Err(ApiError::field(
+            &format!("{at}.video_metadata"),
+            "videoMetadata applies to video parts only",
+        ));
+    }
+    if part.media_resolution.is_some() {
+        return Err(ApiError::field(
+            &format!("{at}.media_resolution"),
+            format!(
+                "model '{}' reads a document's pages at a fixed resolution; mediaResolution cannot change it",
+                info.id
+            ),
+        ));
+    }
+    if !files.reads_documents() {
+        return Err(ApiError::field(
+            field,
+            "this server reads no PDF documents (it runs without a document reader)",
+        ));
+    }
+    let Some(doc) = files.document(at) else {
+        return Err(ApiError::internal("the document of this part was not read"));
+    };
+    let n = doc.pages.len();
+    let mut parts = Vec::with_capacity(n * 3);
+    for (k, page) in doc.pages.iter().enumerate() {
+        let head = format!("--- Page {} of {n} ---\n", k + 1);
+        match &page.image {
+            Some(png) => {
+                parts.push(DocumentPart::Text(head));
+                parts.push(DocumentPart::Image(Arc::new(png.clone())));
+                parts.push(DocumentPart::Text(format!("\n{}\n", page.text)));
+            }
+            None => parts.push(DocumentPart::Text(format!("{head}{}\n", page.text))),
+        }
+    }
+    Ok(Segment::Document(parts))
 }
 
 /// Proto `bytes` in JSON: standard or URL-safe base64, padded or not.

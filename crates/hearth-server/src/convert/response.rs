@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use hearth_engine::{
-    CandidateUsage, EngineEvent, FinishReason, StepLogprobs, TextKind, TokenLogprob,
+    CandidateUsage, EngineEvent, FinishReason, PromptTokens, StepLogprobs, TextKind, TokenLogprob,
 };
 use hearth_wire as wire;
 use wire::{
@@ -125,6 +125,8 @@ struct Usage {
     cached: u32,
     /// Prompt tokens that are images.
     images: u32,
+    /// Prompt tokens of documents.
+    documents: u32,
     per_candidate: BTreeMap<u32, CandidateUsage>,
 }
 
@@ -136,10 +138,12 @@ impl Usage {
                 prompt_tokens,
                 cached_tokens,
                 image_tokens,
+                document_tokens,
             } => {
                 self.prompt = *prompt_tokens;
                 self.cached = *cached_tokens;
                 self.images = *image_tokens;
+                self.documents = *document_tokens;
             }
             EngineEvent::Delta {
                 candidate,
@@ -166,19 +170,11 @@ impl Usage {
             candidates_token_count: (out > 0).then(|| n(out)),
             thoughts_token_count: (thoughts > 0).then(|| n(thoughts)),
             total_token_count: Some(n(self.prompt + out + thoughts)),
-            prompt_tokens_details: Some(
-                [
-                    (Modality::Text, self.prompt.saturating_sub(self.images)),
-                    (Modality::Image, self.images),
-                ]
-                .into_iter()
-                .filter(|&(m, count)| count > 0 || m == Modality::Text)
-                .map(|(modality, count)| ModalityTokenCount {
-                    modality,
-                    token_count: n(count),
-                })
-                .collect(),
-            ),
+            prompt_tokens_details: Some(prompt_details(PromptTokens {
+                total: self.prompt,
+                image: self.images,
+                document: self.documents,
+            })),
             cache_tokens_details: (self.cached > 0).then(|| {
                 vec![ModalityTokenCount {
                     modality: Modality::Text,
@@ -431,4 +427,23 @@ impl ChunkBuilder {
             prompt_feedback: None,
         }
     }
+}
+
+/// `promptTokensDetails`: the prompt's tokens by modality (TEXT always, the
+/// others when present), as Gemini reports them.
+pub fn prompt_details(t: PromptTokens) -> Vec<ModalityTokenCount> {
+    let n = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    let text = t.total.saturating_sub(t.image).saturating_sub(t.document);
+    [
+        (Modality::Text, text),
+        (Modality::Image, t.image),
+        (Modality::Document, t.document),
+    ]
+    .into_iter()
+    .filter(|&(m, count)| count > 0 || m == Modality::Text)
+    .map(|(modality, count)| ModalityTokenCount {
+        modality,
+        token_count: n(count),
+    })
+    .collect()
 }
