@@ -33,6 +33,9 @@ const KEYS: &[(&str, &str)] = &[
     ("files-dir", "HEARTH_FILES_DIR"),
     ("files-ttl-hours", "HEARTH_FILES_TTL_HOURS"),
     ("files-max-total-gb", "HEARTH_FILES_MAX_TOTAL_GB"),
+    ("document-timeout-secs", "HEARTH_DOCUMENT_TIMEOUT_SECS"),
+    ("document-memory-mib", "HEARTH_DOCUMENT_MEMORY_MIB"),
+    ("document-workers", "HEARTH_DOCUMENT_WORKERS"),
 ];
 
 /// The `--config` path among the arguments (or `HEARTH_CONFIG`).

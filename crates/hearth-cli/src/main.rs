@@ -152,6 +152,19 @@ struct ServeArgs {
     /// Storage for uploaded files in all, in GiB (each file: at most 2 GiB).
     #[arg(long, env = "HEARTH_FILES_MAX_TOTAL_GB", default_value_t = 20)]
     files_max_total_gb: u64,
+    /// Seconds one PDF may take to read (parse, extract, render) in its
+    /// worker process before the worker is killed and the request gets 400.
+    #[arg(long, env = "HEARTH_DOCUMENT_TIMEOUT_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    document_timeout_secs: u64,
+    /// Address space of one PDF worker process, in MiB.
+    #[arg(long, env = "HEARTH_DOCUMENT_MEMORY_MIB", default_value_t = 2048,
+          value_parser = clap::value_parser!(u64).range(64..))]
+    document_memory_mib: u64,
+    /// PDF worker processes at once; more PDFs wait their turn.
+    #[arg(long, env = "HEARTH_DOCUMENT_WORKERS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    document_workers: u64,
 }
 
 fn parse_temperature(s: &str) -> Result<f32, String> {
@@ -169,8 +182,14 @@ fn parse_top_p(s: &str) -> Result<f32, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    // The config file becomes environment variables before any thread runs.
     let args: Vec<String> = std::env::args().collect();
+    // The PDF worker that `serve` starts as a child process (not listed in
+    // --help: hearth runs it itself).
+    if args.get(1).map(String::as_str) == Some("document-worker") {
+        let code = hearth_document::worker::main(args.into_iter().skip(2));
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(2));
+    }
+    // The config file becomes environment variables before any thread runs.
     let outcome = config_file::apply(&args).and_then(|()| {
         tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
@@ -349,7 +368,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         registry = registry.with_aliases(pairs).map_err(anyhow::Error::msg)?;
     }
     hearth_server::files::spawn_sweeper(files.clone(), std::time::Duration::from_secs(60));
-    let app = hearth_server::app(AppState::new(registry, config).with_files(files));
+    let documents = hearth_document::ReaderConfig {
+        timeout: std::time::Duration::from_secs(args.document_timeout_secs),
+        memory_mib: args.document_memory_mib,
+        workers: usize::try_from(args.document_workers).unwrap_or(2),
+        ..hearth_document::ReaderConfig::current_exe()
+            .context("cannot find the hearth executable for its PDF worker")?
+    };
+    let state = AppState::new(registry, config)
+        .with_files(files)
+        .with_documents(hearth_document::Reader::new(documents));
+    let app = hearth_server::app(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -456,12 +456,16 @@ impl LlmEngine {
                 self.tokenizer
                     .encode(&text, false)
                     .map(|t| t.len())
-                    .map_err(|e| EngineError::Internal(format!("tokenizing a document failed: {e}")))
+                    .map_err(|e| {
+                        EngineError::Internal(format!("tokenizing a document failed: {e}"))
+                    })
             };
             counts.document += count(with)?.saturating_sub(count(without)?) as u32;
         }
         counts.total = tokens.len() as u32;
-        counts.document = counts.document.min(counts.total - counts.image.min(counts.total));
+        counts.document = counts
+            .document
+            .min(counts.total - counts.image.min(counts.total));
         Ok((tokens, media, counts))
     }
 

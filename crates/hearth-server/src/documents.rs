@@ -52,7 +52,9 @@ pub async fn read_documents(
                     continue;
                 }
                 // Bad base64 is the conversion's error, which names it.
-                let Ok(bytes) = decode(&blob.data) else { continue };
+                let Ok(bytes) = decode(&blob.data) else {
+                    continue;
+                };
                 (format!("{at}.inline_data"), Arc::new(bytes))
             } else if let Some(fd) = part.file_data.as_ref() {
                 let file = file_id_from_uri(&fd.file_uri).and_then(|id| files.get(&id));

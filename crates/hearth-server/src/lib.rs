@@ -2,8 +2,8 @@
 
 pub mod auth;
 mod budget;
-pub mod documents;
 pub mod convert;
+pub mod documents;
 pub mod error;
 pub mod files;
 mod generate;

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use hearth_engine::{
-    DocumentPart, ModelInfo, Prompt, Role, Segment, ToolChoice, ToolSpec, Turn,
-};
+use hearth_engine::{DocumentPart, ModelInfo, Prompt, Role, Segment, ToolChoice, ToolSpec, Turn};
 use hearth_wire::{
     Content, CountTokensRequest, FileData, FunctionCallingMode, Part, Tool, ToolConfig,
 };
