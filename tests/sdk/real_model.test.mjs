@@ -10,7 +10,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { GoogleGenAI, Type } from "@google/genai";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { GoogleGenAI, Type, createPartFromBase64, createPartFromUri, createUserContent } from "@google/genai";
 
 assert.ok(process.env.GOOGLE_GEMINI_BASE_URL, "GOOGLE_GEMINI_BASE_URL must point at hearth (tests/sdk/run.sh)");
 const ai = new GoogleGenAI({});
@@ -117,4 +119,29 @@ test("a stream equals the unary answer", async () => {
   assert.ok(chunks > 1, `one chunk only`);
   assert.equal(streamed, unary.text);
   assertEnglish(streamed);
+});
+
+test("a PDF uploaded with files.upload is read: the answer is written only in it", async () => {
+  // testdata/documents/fact.pdf (made by make_pdfs.py): "The office cat is named Biscuit."
+  const path = fileURLToPath(new URL("../../testdata/documents/fact.pdf", import.meta.url));
+  const file = await ai.files.upload({ file: path });
+  assert.equal(file.mimeType, "application/pdf");
+  const question = "What is the name of the office cat?";
+  const contents = createUserContent([createPartFromUri(file.uri, file.mimeType), question]);
+  const response = await ai.models.generateContent({ model: MODEL, contents, config: GREEDY });
+  assert.match(response.text, /Biscuit/, response.text);
+  const usage = response.usageMetadata;
+  const doc = usage.promptTokensDetails.find((d) => d.modality === "DOCUMENT");
+  assert.ok(doc && doc.tokenCount > 10, JSON.stringify(usage));
+  const counted = await ai.models.countTokens({ model: MODEL, contents });
+  assert.equal(counted.totalTokens, usage.promptTokenCount);
+  // (@google/genai 3.1.0 keeps only totalTokens of a countTokens response.)
+  // Inline bytes, streamed: the same answer.
+  const inline = createUserContent([createPartFromBase64(readFileSync(path).toString("base64"), "application/pdf"), question]);
+  let streamed = "";
+  for await (const chunk of await ai.models.generateContentStream({ model: MODEL, contents: inline, config: GREEDY })) {
+    streamed += chunk.text ?? "";
+  }
+  assert.equal(streamed, response.text);
+  await ai.files.delete({ name: file.name });
 });

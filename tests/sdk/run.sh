@@ -116,9 +116,9 @@ export GEMINI_API_KEY="$KEY"
 
 status=0
 echo "=== @google/genai $(node -p 'require("./tests/sdk/node_modules/@google/genai/package.json").version') (node $(node --version)) ==="
-(cd "$SDK" && node --test --test-reporter=spec guide.test.mjs files.test.mjs thinking_output_tools.test.mjs) || status=1
+(cd "$SDK" && node --test --test-reporter=spec guide.test.mjs files.test.mjs documents.test.mjs thinking_output_tools.test.mjs) || status=1
 echo "=== google-genai $("$SDK/.venv/bin/python" -c 'from google.genai import version; print(version.__version__)') (python $("$SDK/.venv/bin/python" -c 'import platform; print(platform.python_version())')) ==="
-"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" "$SDK/test_files.py" "$SDK/test_thinking_output_tools.py" || status=1
+"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" "$SDK/test_files.py" "$SDK/test_documents.py" "$SDK/test_thinking_output_tools.py" || status=1
 
 # The same examples in Rust (crates/hearth-client/examples, built by cargo test).
 echo "=== hearth-client examples (Rust) ==="

@@ -102,3 +102,24 @@ def test_stream_equals_unary(client):
     streamed = "".join(c.text or "" for c in chunks)
     assert streamed == unary.text
     assert_english(streamed)
+
+
+def test_uploaded_pdf_is_read_the_answer_is_only_in_it(client):
+    # testdata/documents/fact.pdf (made by make_pdfs.py): "The office cat is named Biscuit."
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "testdata" / "documents" / "fact.pdf"
+    file = client.files.upload(file=path)
+    assert file.mime_type == "application/pdf"
+    question = "What is the name of the office cat?"
+    contents = [types.Part.from_uri(file_uri=file.uri, mime_type=file.mime_type), question]
+    response = client.models.generate_content(model=MODEL, contents=contents, config=greedy())
+    assert "Biscuit" in response.text, response.text
+    usage = response.usage_metadata
+    doc = [d.token_count for d in usage.prompt_tokens_details if d.modality.value == "DOCUMENT"]
+    assert doc and doc[0] > 10, usage
+    assert client.models.count_tokens(model=MODEL, contents=contents).total_tokens == usage.prompt_token_count
+    inline = [types.Part.from_bytes(data=path.read_bytes(), mime_type="application/pdf"), question]
+    streamed = "".join(c.text or "" for c in client.models.generate_content_stream(model=MODEL, contents=inline, config=greedy()))
+    assert streamed == response.text
+    client.files.delete(name=file.name)

@@ -99,7 +99,8 @@ async fn pdfs_reach_text_and_vision_models_and_hostile_ones_are_400s() {
         document.push(details(usage, "DOCUMENT"));
     }
     // The vision model reads the 5 pages' images besides the same text: 4
-    // positions each (this projector's image), the seams aside.
+    // positions each (this projector's image), and the line break that
+    // follows each page image before its text.
     let per_page = {
         let png = std::fs::read(root().join("testdata/images/gemma3v-test.png")).expect("png");
         let b64 = base64::engine::general_purpose::STANDARD.encode(png);
@@ -115,9 +116,10 @@ async fn pdfs_reach_text_and_vision_models_and_hostile_ones_are_400s() {
         "DOCUMENT tokens: vision {}, text-only {}",
         document[0], document[1]
     );
-    assert!(
-        (grown - 5 * per_page as i64).abs() <= 5,
-        "vision {} against text-only {}: {grown} more, not 5 x {per_page}",
+    assert_eq!(
+        grown,
+        5 * (per_page as i64 + 1),
+        "vision {} against text-only {}",
         document[0],
         document[1]
     );
