@@ -26,7 +26,8 @@ pub enum Scenario {
     /// One conversation of --turns turns, each resending the whole history.
     Chat,
     /// One stream, alternating requests without and with a JSON schema
-    /// (constrained decoding): decode tokens/s of each and their ratio.
+    /// (constrained decoding): decode tokens/s of each and their ratio
+    /// (`--api openai` sends the schema as `response_format` json_schema).
     Schema,
 }
 
@@ -134,8 +135,13 @@ fn body(
                 messages.push(json!({"role": "assistant", "content": m}));
             }
             messages.push(json!({"role": "user", "content": message}));
-            let b = json!({"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0,
+            let mut b = json!({"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0,
                            "stream": true, "stream_options": {"include_usage": true}});
+            if let Some(schema) = schema {
+                // OpenAI's structured output, which llama-server enforces with its grammar.
+                b["response_format"] = json!({"type": "json_schema",
+                    "json_schema": {"name": "bench", "schema": schema}});
+            }
             ("/v1/chat/completions".to_string(), b)
         }
     }
@@ -370,9 +376,6 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             );
         }
         Scenario::Schema => {
-            if args.api != Api::Gemini {
-                bail!("the schema scenario speaks the Gemini API only");
-            }
             let schema = bench_schema();
             // Decode rate after the first token; alternating so both see the same machine state.
             let rate = |s: &Sample| {

@@ -111,6 +111,10 @@ struct ServeArgs {
     #[arg(long, env = "HEARTH_STEP_TOKENS", default_value_t = 128,
           value_parser = clap::value_parser!(u32).range(16..=512))]
     step_tokens: u32,
+    /// Decode constrained output (JSON schemas, enums, forced calls) token
+    /// by token, without jump-forward (for comparisons).
+    #[arg(long, env = "HEARTH_NO_JUMP_FORWARD")]
+    no_jump_forward: bool,
     /// Layers to offload to the GPU (CUDA builds).
     #[arg(long, env = "HEARTH_GPU_LAYERS", default_value_t = 0)]
     gpu_layers: u32,
@@ -293,6 +297,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             kv_unified: !args.kv_per_sequence,
         };
         opts.step_tokens = Some(args.step_tokens);
+        opts.jump_forward = !args.no_jump_forward;
         opts.gpu_layers = args.gpu_layers;
         opts.max_output_tokens = args
             .max_output_tokens

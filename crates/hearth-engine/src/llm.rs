@@ -54,6 +54,9 @@ pub struct LlmEngineConfig {
     pub max_thinking_tokens: Option<u32>,
     /// The model's default sampling.
     pub sampling: crate::contract::SamplingDefaults,
+    /// Jump-forward constrained decoding: tokens the grammar forces are
+    /// appended without sampling, several a step.
+    pub jump_forward: bool,
 }
 
 pub struct LlmEngine {
@@ -89,6 +92,7 @@ impl LlmEngine {
         let (ready_tx, ready_rx) = std_mpsc::channel();
         let tok = tokenizer.clone();
         let prefill_chunk = config.prefill_chunk.max(1);
+        let jump_forward = config.jump_forward;
         let replies = Arc::new(ReplyMemory::new(1024));
         let thread_replies = replies.clone();
         std::thread::Builder::new()
@@ -107,6 +111,7 @@ impl LlmEngine {
                     seq_ctx,
                     prefill_chunk,
                     replies: thread_replies,
+                    jump_forward,
                 };
                 scheduler::run(runner, tok, config, rx)
             })

@@ -218,6 +218,26 @@ impl Output {
         self.forced.front().copied()
     }
 
+    /// Jump-forward: the tokens the answer's grammar allows as its only
+    /// continuation (JSON keys and punctuation, forced call syntax), as
+    /// llguidance tokenizes the forced bytes. Not consumed: each goes through
+    /// [`Output::accept`] like a sampled token.
+    pub fn jump_forward(&mut self) -> Vec<i32> {
+        if self.phase != Phase::Answer || self.failed.is_some() || !self.forced.is_empty() {
+            return Vec::new();
+        }
+        let Some(m) = self.matcher.as_mut() else {
+            return Vec::new();
+        };
+        if m.is_stopped() {
+            return Vec::new();
+        }
+        m.compute_ff_tokens()
+            .into_iter()
+            .filter_map(|t| i32::try_from(t).ok())
+            .collect()
+    }
+
     /// Masks `logits` to what may come next.
     pub fn mask(&mut self, logits: &mut [f32]) {
         if self.phase == Phase::Answer {

@@ -17,6 +17,9 @@ use crate::sampler::{log_sum_exp, Sampled, Sampler};
 use crate::text::{StopMatcher, Utf8Assembler};
 
 /// A tokenized request on its way to the engine thread.
+/// Most tokens a sequence jumps forward in one step.
+const JUMP_MAX: usize = 16;
+
 pub struct Job {
     pub tokens: Vec<i32>,
     /// The tokens of its images and documents.
@@ -42,6 +45,8 @@ pub struct SchedulerConfig {
     pub prefill_chunk: usize,
     /// Where finished replies leave their token ids for the next turn.
     pub replies: Arc<ReplyMemory>,
+    /// Jump-forward constrained decoding (see `Scheduler::jump_room`).
+    pub jump_forward: bool,
 }
 
 /// One candidate being generated, on its own KV sequence.
@@ -66,6 +71,9 @@ struct Sequence {
     generated: Vec<i32>,
     /// The sampled token not yet decoded.
     next: Option<i32>,
+    /// Tokens the grammar forced after `next` (jump-forward), accepted and
+    /// shown already: decoded with it in one step, logits for the last only.
+    ahead: Vec<i32>,
     sampler: Sampler,
     output: Output,
     utf8: Utf8Assembler,
@@ -227,6 +235,7 @@ impl Scheduler {
                 share: if c == 0 { share.take() } else { None },
                 generated: Vec::new(),
                 next: None,
+                ahead: Vec::new(),
                 sampler: Sampler::new(job.request.sampling.clone(), u64::from(c), top)
                     .with_logprob(job.request.logprobs.is_some()),
                 output: job.plan.start(),
@@ -451,15 +460,23 @@ impl Scheduler {
         };
         for (i, s) in self.active.iter_mut().enumerate() {
             if let Some(t) = s.next {
-                s.in_kv += 1;
-                wants.push((i, batch.len()));
-                batch.push(BatchToken {
-                    token: t,
-                    pos: s.pos() - 1,
-                    seq: s.seq,
-                    logits: true,
-                });
-                budget = budget.saturating_sub(1);
+                let n = 1 + s.ahead.len();
+                let first = s.pos() as usize - n;
+                let ahead = std::mem::take(&mut s.ahead);
+                for (k, token) in std::iter::once(t).chain(ahead).enumerate() {
+                    let last = k + 1 == n;
+                    if last {
+                        wants.push((i, batch.len()));
+                    }
+                    batch.push(BatchToken {
+                        token,
+                        pos: (first + k) as u32,
+                        seq: s.seq,
+                        logits: last,
+                    });
+                }
+                s.in_kv += n;
+                budget = budget.saturating_sub(n);
             }
         }
         // Prompts are prefilled shortest first (the time to first token of
@@ -698,9 +715,6 @@ impl Scheduler {
 
     /// Samples the next token of sequence `i`; returns true when it finished.
     fn sample_and_emit(&mut self, i: usize, logits: &mut [f32]) -> bool {
-        let tokenizer = self.tokenizer.clone();
-        let seq_ctx = self.config.seq_ctx;
-        let replies = self.config.replies.clone();
         let s = &mut self.active[i];
         let picked = match s.output.forced() {
             Some(t) => {
@@ -730,8 +744,55 @@ impl Scheduler {
                 )));
             return true;
         }
+        let token = picked.token;
+        if let Some(done) = self.take(i, picked) {
+            return done;
+        }
+        let room = self.jump_room();
+        let s = &mut self.active[i];
+        s.next = Some(token);
+        if room == 0 || s.logprobs {
+            return false;
+        }
+        // Jump-forward: what the grammar forces next is accepted now and
+        // decoded with `token` in the next step.
+        let forced = s.output.jump_forward();
+        for t in forced.into_iter().take(room) {
+            if self.tokenizer.is_end(t) {
+                break;
+            }
+            let picked = Sampled {
+                token: t,
+                logprob: 0.0,
+                top: Vec::new(),
+            };
+            if let Some(done) = self.take(i, picked) {
+                return done;
+            }
+            self.active[i].ahead.push(t);
+        }
+        false
+    }
+
+    /// Tokens a sequence may decode beyond its sampled one in a step, so
+    /// that every sequence's step fits one batch.
+    fn jump_room(&self) -> usize {
+        if !self.config.jump_forward {
+            return 0;
+        }
+        let per_seq = self.runner.max_batch() / (self.runner.max_sequences().max(1) as usize);
+        per_seq.saturating_sub(1).min(JUMP_MAX)
+    }
+
+    /// Accepts one token into sequence `i`'s output, shows its text, counts
+    /// it; `Some(finished)` when the sequence ends here.
+    fn take(&mut self, i: usize, picked: Sampled) -> Option<bool> {
+        let tokenizer = self.tokenizer.clone();
+        let seq_ctx = self.config.seq_ctx;
+        let replies = self.config.replies.clone();
+        let s = &mut self.active[i];
         if tokenizer.is_end(picked.token) && !s.output.thinking() {
-            return finish(s, FinishReason::Stop, Some(&replies));
+            return Some(finish(s, FinishReason::Stop, Some(&replies)));
         }
         let accepted = s.output.accept(picked.token);
         s.generated.push(picked.token);
@@ -765,14 +826,14 @@ impl Scheduler {
                     s.thought_started = !text.is_empty();
                 }
                 if !text.is_empty() && !send_text(s, TextKind::Thought, text, 1, Vec::new()) {
-                    return true;
+                    return Some(true);
                 }
             } else if !s.output.thinking() {
                 // The thought closed: what it held back (a cut UTF-8 sequence) goes now.
                 let rest = s.thought_utf8.finish();
                 if !rest.trim().is_empty() && !send_text(s, TextKind::Thought, rest, 0, Vec::new())
                 {
-                    return true;
+                    return Some(true);
                 }
             }
         } else {
@@ -781,24 +842,25 @@ impl Scheduler {
             stopped = out.stopped;
             match emit_answer(s, out.text, lp) {
                 Emit::Ok => {}
-                Emit::Closed => return true,
-                Emit::Malformed => return finish(s, FinishReason::MalformedFunctionCall, None),
+                Emit::Closed => return Some(true),
+                Emit::Malformed => {
+                    return Some(finish(s, FinishReason::MalformedFunctionCall, None))
+                }
             }
         }
         if stopped {
             s.stops = StopMatcher::new(Vec::new());
             s.utf8 = Utf8Assembler::default();
-            return finish(s, FinishReason::Stop, None);
+            return Some(finish(s, FinishReason::Stop, None));
         }
         if s.output.constraint_done() {
             // Only an end may follow a complete constrained answer.
-            return finish(s, FinishReason::Stop, None);
+            return Some(finish(s, FinishReason::Stop, None));
         }
         if s.generated.len() as u32 >= s.max_tokens || s.pos() >= seq_ctx {
-            return finish(s, FinishReason::MaxTokens, Some(&replies));
+            return Some(finish(s, FinishReason::MaxTokens, Some(&replies)));
         }
-        s.next = Some(picked.token);
-        false
+        None
     }
 
     fn drop_cancelled(&mut self) {
@@ -1006,6 +1068,7 @@ mod tests {
                 seq_ctx: 256,
                 prefill_chunk: chunk,
                 replies: Arc::new(ReplyMemory::new(4)),
+                jump_forward: true,
             },
             active: Vec::new(),
             free: (0..sequences).collect(),

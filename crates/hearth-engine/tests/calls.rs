@@ -87,6 +87,7 @@ fn run(script: &str) -> Vec<EngineEvent> {
             queue_limit: 4,
             max_thinking_tokens: None,
             sampling: Default::default(),
+            jump_forward: true,
         },
         Arc::new(ByteTokenizer::default()),
         Arc::new(Hermes),

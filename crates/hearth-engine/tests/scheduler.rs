@@ -43,6 +43,7 @@ fn engine_with(sequences: u32, queue: usize, sharing: bool, shared: Arc<AtomicUs
         queue_limit: queue,
         max_thinking_tokens: None,
         sampling: Default::default(),
+        jump_forward: true,
     };
     LlmEngine::start(
         cfg,

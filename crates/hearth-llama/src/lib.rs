@@ -56,6 +56,8 @@ pub struct LoadOptions {
     /// Prompt tokens prefilled per engine step (None: `context.batch`; never
     /// more).
     pub step_tokens: Option<u32>,
+    /// Jump-forward constrained decoding (on by default).
+    pub jump_forward: bool,
     /// Default sampling set by configuration: beats the GGUF's.
     pub sampling: SamplingChoice,
     /// Default sampling recommended for this model elsewhere (a built-in
@@ -91,6 +93,7 @@ impl LoadOptions {
             max_output_tokens: 8192,
             max_thinking_tokens: None,
             step_tokens: None,
+            jump_forward: true,
             chat_template: None,
             queue_limit: 64,
             mmproj: None,
@@ -324,6 +327,7 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
         queue_limit: opts.queue_limit,
         max_thinking_tokens: opts.max_thinking_tokens,
         sampling: default_sampling(opts, &header),
+        jump_forward: opts.jump_forward,
     };
     let mut ctx = opts.context;
     ctx.ctx_per_sequence = ctx.ctx_per_sequence.min(meta.train_context.max(1));

@@ -15,9 +15,14 @@ use serde_json::{json, Value};
 const SEEDS: u64 = 12;
 
 fn engine(name: &str) -> hearth_engine::llm::LlmEngine {
+    engine_with(name, true)
+}
+
+fn engine_with(name: &str, jump_forward: bool) -> hearth_engine::llm::LlmEngine {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/models/{name}.gguf"));
     let mut opts = LoadOptions::new(path);
+    opts.jump_forward = jump_forward;
     opts.context = ContextOptions {
         sequences: 4,
         ctx_per_sequence: 1024,
@@ -337,6 +342,42 @@ fn forced_calls_name_an_allowed_function_with_valid_args() {
             req.prompt.tools = tools.clone();
             req.tool_choice = ToolChoice::None;
             assert!(run(&e, req).calls.is_empty());
+        }
+    }
+}
+
+/// Jump-forward appends what the grammar forces without sampling it; at
+/// temperature 0 the answer is the one step-by-step constrained decoding
+/// gives, on every tiny model, for a schema with many forced stretches
+/// (keys, punctuation, enum values that share no prefix).
+#[test]
+fn jump_forward_answers_as_step_by_step_decoding_does() {
+    let schema = json!({"type": "object", "properties": {
+        "title": {"type": "string", "maxLength": 12},
+        "year": {"type": "integer", "minimum": 1900, "maximum": 2100},
+        "genre": {"type": "string", "enum": ["documentary", "western", "musical"]},
+        "cast": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string", "maxLength": 8},
+            "lead": {"type": "boolean"}}, "required": ["name", "lead"]}, "maxItems": 2}},
+        "required": ["title", "year", "genre", "cast"]});
+    for name in [
+        "qwen3-f32",
+        "llama3-f32",
+        "gemma3-f32",
+        "gemma4-f32",
+        "llama2-f32",
+    ] {
+        let (jump, step) = (engine_with(name, true), engine_with(name, false));
+        for text in ["Describe a film as JSON.", "Another film, please."] {
+            let mut req = request(text, 0, 160);
+            req.sampling.temperature = 0.0;
+            req.constraint = Some(OutputConstraint::JsonSchema(schema.clone()));
+            let (a, b) = (run(&jump, req.clone()), run(&step, req));
+            assert_eq!(a.answer, b.answer, "{name}: {text}");
+            assert_eq!(a.reason, b.reason, "{name}: {text}");
+            let v: Value = serde_json::from_str(&a.answer)
+                .unwrap_or_else(|err| panic!("{name}: {err}: {}", a.answer));
+            valid(&v, &schema).unwrap_or_else(|err| panic!("{name}: {err}"));
         }
     }
 }
