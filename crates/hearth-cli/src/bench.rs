@@ -29,7 +29,20 @@ pub enum Scenario {
     /// (constrained decoding): decode tokens/s of each and their ratio
     /// (`--api openai` sends the schema as `response_format` json_schema).
     Schema,
+    /// One stream asked to repeat a paragraph of its prompt word for word
+    /// (extraction, rewriting: where prompt-lookup speculation pays): decode
+    /// tokens/s.
+    Quote,
 }
+
+/// The paragraph of the `quote` scenario.
+const QUOTE: &str = "The committee met on Tuesday to review the budget for the coming year. \
+    After a long discussion, the members agreed to increase the funding for the public library \
+    by ten percent, to repair the roof of the community hall before the winter, and to hire two \
+    more teachers for the primary school. The mayor thanked the volunteers who had organised the \
+    summer festival, which raised more money for charity than in any previous year. The next \
+    meeting will take place on the first Monday of the month, in the council chamber, at seven \
+    in the evening, and all residents are welcome to attend and ask questions.";
 
 /// The schema of the `schema` scenario: many objects with open-ended
 /// strings, so that the constrained reply runs to maxOutputTokens like the free one.
@@ -409,6 +422,26 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 args.label,
                 c / f.max(1e-9),
                 args.requests.max(1)
+            );
+        }
+        Scenario::Quote => {
+            let rate = |s: &Sample| {
+                let t: f64 = s.gaps.iter().map(Duration::as_secs_f64).sum();
+                (s.tokens.saturating_sub(1)) as f64 / t.max(1e-9)
+            };
+            let mut rates = Vec::new();
+            for r in 0..args.requests.max(1) {
+                let message = format!(
+                    "Request {r}. Repeat the following text word for word, and nothing else:\n\n{QUOTE}"
+                );
+                let s = run_one(&client, &args, &[], &message, args.max_tokens, None).await?;
+                rates.push(rate(&s));
+            }
+            let n = rates.len();
+            println!(
+                "{} quote: decode {:.1} tok/s (median of {n})",
+                args.label,
+                percentile(rates, 50.0)
             );
         }
         Scenario::Chat => {

@@ -115,6 +115,11 @@ struct ServeArgs {
     /// by token, without jump-forward (for comparisons).
     #[arg(long, env = "HEARTH_NO_JUMP_FORWARD")]
     no_jump_forward: bool,
+    /// No prompt-lookup speculation (a lone stream drafts the tokens that
+    /// followed the same n-gram earlier in its context, and keeps those the
+    /// model itself picks; for comparisons).
+    #[arg(long, env = "HEARTH_NO_SPECULATION")]
+    no_speculation: bool,
     /// Layers to offload to the GPU (CUDA builds).
     #[arg(long, env = "HEARTH_GPU_LAYERS", default_value_t = 0)]
     gpu_layers: u32,
@@ -298,6 +303,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         opts.step_tokens = Some(args.step_tokens);
         opts.jump_forward = !args.no_jump_forward;
+        opts.speculate = !args.no_speculation;
         opts.gpu_layers = args.gpu_layers;
         opts.max_output_tokens = args
             .max_output_tokens

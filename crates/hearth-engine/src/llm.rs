@@ -57,6 +57,8 @@ pub struct LlmEngineConfig {
     /// Jump-forward constrained decoding: tokens the grammar forces are
     /// appended without sampling, several a step.
     pub jump_forward: bool,
+    /// Prompt-lookup speculation for a lone stream (see the scheduler).
+    pub speculate: bool,
 }
 
 pub struct LlmEngine {
@@ -93,6 +95,7 @@ impl LlmEngine {
         let tok = tokenizer.clone();
         let prefill_chunk = config.prefill_chunk.max(1);
         let jump_forward = config.jump_forward;
+        let speculate = config.speculate;
         let replies = Arc::new(ReplyMemory::new(1024));
         let thread_replies = replies.clone();
         std::thread::Builder::new()
@@ -112,6 +115,7 @@ impl LlmEngine {
                     prefill_chunk,
                     replies: thread_replies,
                     jump_forward,
+                    speculate,
                 };
                 scheduler::run(runner, tok, config, rx)
             })

@@ -238,6 +238,11 @@ impl Output {
             .collect()
     }
 
+    /// No grammar constrains what comes next (speculation drafts only then).
+    pub fn unconstrained(&self) -> bool {
+        self.matcher.is_none() && self.failed.is_none()
+    }
+
     /// Masks `logits` to what may come next.
     pub fn mask(&mut self, logits: &mut [f32]) {
         if self.phase == Phase::Answer {

@@ -123,6 +123,11 @@ pub trait Runner {
     /// False when the cache cannot drop a part of a sequence (recurrent or
     /// sliding-window memory); dropping a whole sequence always works.
     fn seq_remove(&mut self, seq: u32, from: u32, to: Option<u32>) -> bool;
+    /// Whether [`Runner::seq_remove`] can drop the tail of a sequence (not
+    /// recurrent state): speculation needs it to drop rejected drafts.
+    fn drops_tails(&self) -> bool {
+        false
+    }
     /// Makes `dst` share `src`'s KV for positions [from, to).
     fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>);
     /// Whether sequences can share KV cells: one token decoded for several

@@ -12,13 +12,53 @@ use tokio::sync::mpsc;
 use crate::contract::*;
 use crate::output::{CallScanner, Dialect, Output, OutputPlan, Piece, ToolPlan};
 use crate::replies::ReplyMemory;
-use crate::runner::{BatchToken, MediaPrompt, Runner, Tokenizer};
+use crate::runner::{BatchToken, MediaPrompt, Runner, Tokenizer, MEDIA_POSITION};
 use crate::sampler::{log_sum_exp, Sampled, Sampler};
 use crate::text::{StopMatcher, Utf8Assembler};
 
 /// A tokenized request on its way to the engine thread.
 /// Most tokens a sequence jumps forward in one step.
 const JUMP_MAX: usize = 16;
+
+/// Most draft tokens of prompt-lookup speculation in one step.
+const DRAFT_MAX: usize = 8;
+
+/// Draft tokens a sequence starts with: a rejected draft costs its rows'
+/// compute (on a CPU a row costs nearly a token's decode), so drafts grow
+/// only as they are taken.
+const DRAFT_MIN: usize = 2;
+
+/// Prompt-lookup drafting: the tokens that followed the most recent earlier
+/// occurrence of the context's last n-gram (the longest of 5, 4, 3 tokens
+/// found; shorter ones match ordinary text by chance), up to `max`. Empty
+/// when the context repeats nothing.
+fn draft(prompt: &[i32], generated: &[i32], max: usize) -> Vec<i32> {
+    let all: Vec<i32> = prompt.iter().chain(generated).copied().collect();
+    let len = all.len();
+    for n in [5usize, 4, 3] {
+        if len <= n || max == 0 {
+            continue;
+        }
+        let key = &all[len - n..];
+        if key.contains(&MEDIA_POSITION) {
+            return Vec::new();
+        }
+        for start in (0..len - n).rev() {
+            if &all[start..start + n] == key {
+                let from = start + n;
+                let out: Vec<i32> = all[from..(from + max).min(len)]
+                    .iter()
+                    .copied()
+                    .take_while(|&t| t != MEDIA_POSITION)
+                    .collect();
+                if !out.is_empty() {
+                    return out;
+                }
+            }
+        }
+    }
+    Vec::new()
+}
 
 pub struct Job {
     pub tokens: Vec<i32>,
@@ -47,6 +87,8 @@ pub struct SchedulerConfig {
     pub replies: Arc<ReplyMemory>,
     /// Jump-forward constrained decoding (see `Scheduler::jump_room`).
     pub jump_forward: bool,
+    /// Prompt-lookup speculation when one stream runs alone (see `draft`).
+    pub speculate: bool,
 }
 
 /// One candidate being generated, on its own KV sequence.
@@ -74,6 +116,13 @@ struct Sequence {
     /// Tokens the grammar forced after `next` (jump-forward), accepted and
     /// shown already: decoded with it in one step, logits for the last only.
     ahead: Vec<i32>,
+    /// Speculation: steps to go without drafting, and drafts rejected in a
+    /// row (each doubles the wait, so text that quotes nothing costs little).
+    spec_wait: u32,
+    spec_misses: u32,
+    /// The next draft's length: doubles when a draft is taken whole, falls
+    /// back to what was taken (at least `DRAFT_MIN`) otherwise.
+    spec_len: usize,
     sampler: Sampler,
     output: Output,
     utf8: Utf8Assembler,
@@ -236,6 +285,9 @@ impl Scheduler {
                 generated: Vec::new(),
                 next: None,
                 ahead: Vec::new(),
+                spec_wait: 0,
+                spec_misses: 0,
+                spec_len: DRAFT_MIN,
                 sampler: Sampler::new(job.request.sampling.clone(), u64::from(c), top)
                     .with_logprob(job.request.logprobs.is_some()),
                 output: job.plan.start(),
@@ -458,8 +510,43 @@ impl Scheduler {
         } else {
             usize::MAX
         };
+        // A lone stream drafts from its own context (prompt lookup): the
+        // draft is decoded with its sampled token, all rows with logits, and
+        // `verify` keeps what the sampler itself picks.
+        let lone = self.config.speculate && self.active.len() == 1 && self.runner.drops_tails();
+        let seq_ctx = self.config.seq_ctx as usize;
+        let max_batch = self.runner.max_batch();
+        // (active index, batch index of the sampled token, draft)
+        let mut spec: Option<(usize, usize, Vec<i32>)> = None;
         for (i, s) in self.active.iter_mut().enumerate() {
             if let Some(t) = s.next {
+                if lone && s.ahead.is_empty() && s.output.unconstrained() {
+                    if s.spec_wait > 0 {
+                        s.spec_wait -= 1;
+                    } else {
+                        let room = (s.max_tokens as usize)
+                            .saturating_sub(s.generated.len())
+                            .min(seq_ctx.saturating_sub(s.pos() as usize + 1))
+                            .min(max_batch.saturating_sub(1))
+                            .min(s.spec_len);
+                        let d = draft(&s.prompt, &s.generated, room);
+                        if !d.is_empty() {
+                            let first = s.pos() - 1;
+                            spec = Some((i, batch.len(), d.clone()));
+                            for (k, token) in std::iter::once(t).chain(d).enumerate() {
+                                batch.push(BatchToken {
+                                    token,
+                                    pos: first + k as u32,
+                                    seq: s.seq,
+                                    logits: true,
+                                });
+                            }
+                            s.in_kv = first as usize + 1 + spec.as_ref().map_or(0, |x| x.2.len());
+                            budget = budget.saturating_sub(batch.len());
+                            continue;
+                        }
+                    }
+                }
                 let n = 1 + s.ahead.len();
                 let first = s.pos() as usize - n;
                 let ahead = std::mem::take(&mut s.ahead);
@@ -601,6 +688,11 @@ impl Scheduler {
             self.prompt_done(i, &mut row, &mut done);
         }
         self.row = row;
+        if let Some((i, base, d)) = spec {
+            if self.verify(i, base, &d) {
+                done.push(i);
+            }
+        }
         done.sort_unstable();
         for i in done.into_iter().rev() {
             self.release(i);
@@ -772,6 +864,81 @@ impl Scheduler {
             self.active[i].ahead.push(t);
         }
         false
+    }
+
+    /// Speculation's check: each row of the draft's decode is sampled as
+    /// plain decoding would sample it (forced tokens, masks, the same
+    /// sampler and its random draws, in order); drafts are kept while the
+    /// sample equals them, and the first sample that differs is the next
+    /// token. Rejected drafts leave the KV cache. True when it finished.
+    fn verify(&mut self, i: usize, base: usize, draft: &[i32]) -> bool {
+        let mut row = std::mem::take(&mut self.row);
+        let mut kept = 0;
+        let mut finished = None;
+        for r in 0..=draft.len() {
+            row.clear();
+            row.extend_from_slice(self.runner.logits(base + r));
+            let s = &mut self.active[i];
+            let picked = match s.output.forced() {
+                Some(t) => {
+                    let log_z = log_sum_exp(&row);
+                    Sampled {
+                        token: t,
+                        logprob: row.get(t as usize).map_or(f32::NEG_INFINITY, |l| l - log_z),
+                        top: Vec::new(),
+                    }
+                }
+                None => {
+                    s.output.mask(&mut row);
+                    s.sampler.sample(&s.generated, &mut row)
+                }
+            };
+            let token = picked.token;
+            let hit = draft.get(r) == Some(&token);
+            if let Some(done) = self.take(i, picked) {
+                finished = Some(done);
+                if hit {
+                    kept += 1;
+                }
+                break;
+            }
+            if hit {
+                kept += 1;
+                continue;
+            }
+            self.active[i].next = Some(token);
+            break;
+        }
+        self.row = row;
+        tracing::debug!(drafted = draft.len(), kept, "draft");
+        let s = &mut self.active[i];
+        if kept == 0 {
+            s.spec_misses = (s.spec_misses + 1).min(5);
+            s.spec_wait = 1 << s.spec_misses;
+        } else {
+            s.spec_misses = 0;
+        }
+        s.spec_len = if kept == draft.len() {
+            (s.spec_len * 2).min(DRAFT_MAX)
+        } else {
+            kept.max(DRAFT_MIN)
+        };
+        // The KV holds the sampled token and the whole draft after it: keep
+        // the drafts taken, drop the rest.
+        let rejected = draft.len() - kept;
+        if rejected > 0 {
+            let seq = s.seq;
+            s.in_kv -= rejected;
+            if !self.runner.seq_remove(seq, s.in_kv as u32, None) {
+                let s = &mut self.active[i];
+                let _ = s.events.send(EngineEvent::Failed(EngineError::Internal(
+                    "An internal error has occurred: the KV cache could not drop rejected draft tokens."
+                        .into(),
+                )));
+                return true;
+            }
+        }
+        finished.unwrap_or(false)
     }
 
     /// Tokens a sequence may decode beyond its sampled one in a step, so
@@ -1069,6 +1236,7 @@ mod tests {
                 prefill_chunk: chunk,
                 replies: Arc::new(ReplyMemory::new(4)),
                 jump_forward: true,
+                speculate: true,
             },
             active: Vec::new(),
             free: (0..sequences).collect(),

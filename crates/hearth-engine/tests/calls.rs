@@ -88,6 +88,7 @@ fn run(script: &str) -> Vec<EngineEvent> {
             max_thinking_tokens: None,
             sampling: Default::default(),
             jump_forward: true,
+            speculate: true,
         },
         Arc::new(ByteTokenizer::default()),
         Arc::new(Hermes),

@@ -44,6 +44,7 @@ fn engine_with(sequences: u32, queue: usize, sharing: bool, shared: Arc<AtomicUs
         max_thinking_tokens: None,
         sampling: Default::default(),
         jump_forward: true,
+        speculate: true,
     };
     LlmEngine::start(
         cfg,

@@ -58,6 +58,8 @@ pub struct LoadOptions {
     pub step_tokens: Option<u32>,
     /// Jump-forward constrained decoding (on by default).
     pub jump_forward: bool,
+    /// Prompt-lookup speculation for a lone stream (on by default).
+    pub speculate: bool,
     /// Default sampling set by configuration: beats the GGUF's.
     pub sampling: SamplingChoice,
     /// Default sampling recommended for this model elsewhere (a built-in
@@ -94,6 +96,7 @@ impl LoadOptions {
             max_thinking_tokens: None,
             step_tokens: None,
             jump_forward: true,
+            speculate: true,
             chat_template: None,
             queue_limit: 64,
             mmproj: None,
@@ -328,6 +331,7 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
         max_thinking_tokens: opts.max_thinking_tokens,
         sampling: default_sampling(opts, &header),
         jump_forward: opts.jump_forward,
+        speculate: opts.speculate,
     };
     let mut ctx = opts.context;
     ctx.ctx_per_sequence = ctx.ctx_per_sequence.min(meta.train_context.max(1));

@@ -128,6 +128,8 @@ pub struct LlamaRunner {
     projector: Option<Arc<crate::media::Projector>>,
     /// See [`Runner::shares_prefixes`].
     shares: bool,
+    /// The memory can drop a sequence's tail (attention KV, not recurrent state).
+    drops_tails: bool,
     /// Sequence ids of one batch token (reused).
     seq_ids: Vec<i32>,
     /// One KV stream per sequence: llama.cpp then splits a batch into
@@ -195,6 +197,7 @@ impl LlamaRunner {
             opts,
             projector: None,
             shares,
+            drops_tails: !model.is_recurrent() && !model.is_hybrid(),
             seq_ids: Vec::new(),
             streams: !(opts.kv_unified || opts.sequences <= 1),
             rows: Vec::new(),
@@ -324,6 +327,10 @@ impl Runner for LlamaRunner {
 
     fn decode(&mut self, batch: &[BatchToken]) -> Result<(), RunnerError> {
         self.decode_shared(batch, &[])
+    }
+
+    fn drops_tails(&self) -> bool {
+        self.drops_tails
     }
 
     fn shares_prefixes(&self) -> bool {
