@@ -18,7 +18,10 @@
 # Environment (all optional):
 #   HEARTH_BENCH_DIR     work dir                         (default: <repo>/../hearth-bench)
 #   HEARTH_BENCH_MODELS  dir with/for llama1b-*.gguf      (default: $HEARTH_BENCH_DIR/models)
-#   HEARTH_BENCH_QUANTS  models to compare                (default: "q4_k_m q8_0 f16")
+#   HEARTH_BENCH_QUANTS  models to compare                (default: "q4_k_m q8_0 f16"; "" for none)
+#   HEARTH_BENCH_MODEL_FILES  GGUF files to compare too, space-separated (e.g. the real
+#                        SmolLM2-135M-Instruct that `hearth serve` fetches into ~/.cache/hearth/models);
+#                        each is named by its file name in the table
 #   HEARTH_BENCH_NO_CARGO=1  use the existing target/release binaries, do not run cargo
 #   THREADS              CPU threads for both engines     (default: 2)
 #   JOBS                 parallel compile jobs            (default: nproc)
@@ -50,7 +53,8 @@ esac
 
 VENV=$WORK/venv
 MODELS=${HEARTH_BENCH_MODELS:-$WORK/models}
-QUANTS=${HEARTH_BENCH_QUANTS:-"q4_k_m q8_0 f16"}
+QUANTS=${HEARTH_BENCH_QUANTS-"q4_k_m q8_0 f16"}
+MODEL_FILES=${HEARTH_BENCH_MODEL_FILES:-}
 THREADS=${THREADS:-2}
 JOBS=${JOBS:-$(nproc)}
 PARALLEL=${PARALLEL:-32}
@@ -197,6 +201,8 @@ run_unit() {
     streams=*) args+=(--scenario streams --concurrency "${unit#streams=}" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
     mixed) args+=(--scenario mixed --concurrency "$MIXED_CONCURRENCY" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS") ;;
     chat) args+=(--scenario chat --turns "$TURNS" --max-tokens "$CHAT_MAX_TOKENS") ;;
+    schema) args+=(--scenario schema --requests 3 --max-tokens 256) ;;
+    quote) args+=(--scenario quote --requests 3 --max-tokens 160) ;;
   esac
   if [ "$label" = hearth ]; then start_hearth "$unit"; else start_llama_server "$unit"; fi
   log "$label: $unit"
@@ -216,7 +222,7 @@ run_all_units() {
   local units=() lv unit k=0
   IFS=, read -ra lv <<< "$CONCURRENCY"
   for unit in "${lv[@]}"; do units+=("streams=$unit"); done
-  units+=(mixed chat)
+  units+=(mixed chat schema quote)
   : > "$RUN/$q.llama-server.bench.txt"
   : > "$RUN/$q.hearth.bench.txt"
   for unit in "${units[@]}"; do
@@ -234,8 +240,14 @@ run_all_units() {
 port_free "$LLAMA_PORT" || die "port $LLAMA_PORT is in use (set LLAMA_PORT)"
 port_free "$HEARTH_PORT" || die "port $HEARTH_PORT is in use (set HEARTH_PORT)"
 
-for q in $QUANTS; do
-  M=$MODELS/llama1b-$q.gguf
+# ENTRIES: "name=path" for each model compared.
+ENTRIES=()
+for q in $QUANTS; do ENTRIES+=("$q=$MODELS/llama1b-$q.gguf"); done
+for m in $MODEL_FILES; do ENTRIES+=("$(basename "$m" .gguf)=$m"); done
+[ ${#ENTRIES[@]} -gt 0 ] || die "no model to compare (HEARTH_BENCH_QUANTS and HEARTH_BENCH_MODEL_FILES are empty)"
+for entry in "${ENTRIES[@]}"; do
+  q=${entry%%=*}
+  M=${entry#*=}
   [ -f "$M" ] || die "missing $M"
   log "=== $q: $M"
 
@@ -260,10 +272,12 @@ done
 cat /proc/loadavg > "$RUN/loadavg.end"
 
 # ---------------------------------------------------------------- 4. the table
-"$PY" - "$RUN" "$MODELS" "$THREADS" "$CONCURRENCY" "$MIXED_CONCURRENCY" "$TURNS" $QUANTS <<'EOF' | tee "$RUN/table.txt"
+"$PY" - "$RUN" "$MODELS" "$THREADS" "$CONCURRENCY" "$MIXED_CONCURRENCY" "$TURNS" "${ENTRIES[@]}" <<'EOF' | tee "$RUN/table.txt"
 import json, os, re, statistics, sys
 run, models, threads, conc, mixed_c, turns = sys.argv[1:7]
-quants = sys.argv[7:]
+entries = [e.split("=", 1) for e in sys.argv[7:]]
+quants = [q for q, _ in entries]
+paths = dict(entries)
 levels = [c for c in conc.split(",") if c]
 
 def read(p):
@@ -307,6 +321,10 @@ def bench(q, label):
         what = m.group(2)
         res[what] = dict(tps=float(m.group(6)), ttft50=float(m.group(7)), ttft99=float(m.group(8)),
                          tokens=int(m.group(4)))
+    m = re.search(r"schema: decode ([\d.]+) tok/s free, ([\d.]+) tok/s with a JSON schema", txt)
+    res["schema"] = (float(m.group(1)), float(m.group(2))) if m else None
+    m = re.search(r"quote: decode ([\d.]+) tok/s", txt)
+    res["quote"] = float(m.group(1)) if m else None
     chat = {int(t): float(v) for t, v in re.findall(r"chat turn (\d+): ttft ([\d.]+) ms", txt)}
     res["chat"] = chat
     res["chat_new"] = {int(t): int(n) for t, n in re.findall(r"chat turn (\d+): .*?, (\d+) new\)", txt)}
@@ -328,7 +346,7 @@ for q in quants:
     ls, hs = bench(q, "llama-server"), bench(q, "hearth")
     failures += [f"{q}: {l}" for l in ls["failed"] + hs["failed"]]
     try:
-        size = os.path.getsize(os.path.join(models, f"llama1b-{q}.gguf"))
+        size = os.path.getsize(paths[q])
     except OSError:
         size = None
     c = {}
@@ -338,6 +356,12 @@ for q in quants:
         h, l = hs.get(f"streams={lv}"), ls.get(f"streams={lv}")
         c[f"aggregate tok/s, {lv} streams h/ls"] = (
             f"{ratio(h and h['tps'], l and l['tps'])} ({f(h and h['tps'], 1)}/{f(l and l['tps'], 1)})")
+    for lv in levels:
+        h, l = hs.get(f"streams={lv}"), ls.get(f"streams={lv}")
+        for p in ("50", "99"):
+            k = "ttft" + p
+            c[f"TTFT p{p} ms, {lv} streams h/ls"] = (
+                f"{ratio(h and h[k], l and l[k])} ({f(h and h[k], 0)}/{f(l and l[k], 0)})")
     key = f"mixed streams={max(2, int(mixed_c))} short"
     h, l = hs.get(key), ls.get(key)
     c[f"p99 TTFT ms, mixed x{mixed_c} short h/ls"] = (
@@ -353,6 +377,12 @@ for q in quants:
         last = max(nw) if nw else None
         c[f"chat prompt tokens computed turn{turns}/turn1 {name}"] = (
             f"{nw.get(last)}/{nw.get(1)}" if nw else "n/a")
+    hsch, lsch = hs.get("schema"), ls.get("schema")
+    c["schema tok/s h/ls (json_schema)"] = (
+        f"{ratio(hsch and hsch[1], lsch and lsch[1])} ({f(hsch and hsch[1], 1)}/{f(lsch and lsch[1], 1)})")
+    c["schema/free tok/s hearth (llama-server)"] = (
+        f"{ratio(hsch and hsch[1], hsch and hsch[0])} ({ratio(lsch and lsch[1], lsch and lsch[0])})")
+    c["quote tok/s h/ls (1 stream)"] = f"{ratio(hs.get('quote'), ls.get('quote'))} ({f(hs.get('quote'), 1)}/{f(ls.get('quote'), 1)})"
     c["peak RSS MiB hearth/llama-server"] = f"{f(hs['rss_mib'], 0)}/{f(ls['rss_mib'], 0)}"
     frac = lambda tps: None if tps is None or size is None else size * tps / (read_bw * 1e9)
     c["decode BW fraction hearth (llama-bench)"] = f"{f(frac(htg))} ({f(frac(tg))})"

@@ -44,12 +44,18 @@ const QUOTE: &str = "The committee met on Tuesday to review the budget for the c
     meeting will take place on the first Monday of the month, in the council chamber, at seven \
     in the evening, and all residents are welcome to attend and ask questions.";
 
-/// The schema of the `schema` scenario: many objects with open-ended
-/// strings, so that the constrained reply runs to maxOutputTokens like the free one.
+/// The schema of the `schema` scenario: an extraction-style list of records
+/// with bounded strings, an enum, numbers and booleans, long enough that the
+/// reply runs to maxOutputTokens like the free one. (Open-ended strings let a
+/// small model loop inside the first string to the end: that measures one
+/// string, not constrained decoding.)
 fn bench_schema() -> Value {
-    json!({"type": "array", "minItems": 64, "items": {"type": "object", "properties": {
-        "name": {"type": "string"}, "note": {"type": "string"}, "score": {"type": "integer"}},
-        "required": ["name", "note", "score"]}})
+    json!({"type": "array", "minItems": 32, "items": {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 16},
+        "category": {"type": "string", "enum": ["instrument", "vegetable", "mammal", "building"]},
+        "score": {"type": "integer", "minimum": 0, "maximum": 100},
+        "available": {"type": "boolean"}},
+        "required": ["name", "category", "score", "available"]}})
 }
 
 #[derive(Args, Debug, Clone)]
