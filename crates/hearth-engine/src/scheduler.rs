@@ -808,22 +808,7 @@ impl Scheduler {
     /// Samples the next token of sequence `i`; returns true when it finished.
     fn sample_and_emit(&mut self, i: usize, logits: &mut [f32]) -> bool {
         let s = &mut self.active[i];
-        let picked = match s.output.forced() {
-            Some(t) => {
-                let log_z = log_sum_exp(logits);
-                Sampled {
-                    token: t,
-                    logprob: logits
-                        .get(t as usize)
-                        .map_or(f32::NEG_INFINITY, |l| l - log_z),
-                    top: Vec::new(),
-                }
-            }
-            None => {
-                s.output.mask(logits);
-                s.sampler.sample(&s.generated, logits)
-            }
-        };
+        let picked = pick(s, logits);
         if let Some(e) = s.output.failure() {
             // The grammar engine's own words (parser state, forced bytes) stay
             // in the server log: they say nothing useful to a client.
@@ -878,21 +863,7 @@ impl Scheduler {
         for r in 0..=draft.len() {
             row.clear();
             row.extend_from_slice(self.runner.logits(base + r));
-            let s = &mut self.active[i];
-            let picked = match s.output.forced() {
-                Some(t) => {
-                    let log_z = log_sum_exp(&row);
-                    Sampled {
-                        token: t,
-                        logprob: row.get(t as usize).map_or(f32::NEG_INFINITY, |l| l - log_z),
-                        top: Vec::new(),
-                    }
-                }
-                None => {
-                    s.output.mask(&mut row);
-                    s.sampler.sample(&s.generated, &mut row)
-                }
-            };
+            let picked = pick(&mut self.active[i], &mut row);
             let token = picked.token;
             let hit = draft.get(r) == Some(&token);
             if let Some(done) = self.take(i, picked) {
@@ -1088,6 +1059,27 @@ enum Emit {
 }
 
 /// Sends one delta; false when the receiver is gone.
+/// The next token as plain decoding picks it: a forced one (markers), or a
+/// sample from the masked logits.
+fn pick(s: &mut Sequence, logits: &mut [f32]) -> Sampled {
+    match s.output.forced() {
+        Some(t) => {
+            let log_z = log_sum_exp(logits);
+            Sampled {
+                token: t,
+                logprob: logits
+                    .get(t as usize)
+                    .map_or(f32::NEG_INFINITY, |l| l - log_z),
+                top: Vec::new(),
+            }
+        }
+        None => {
+            s.output.mask(logits);
+            s.sampler.sample(&s.generated, logits)
+        }
+    }
+}
+
 fn send_text(
     s: &mut Sequence,
     kind: TextKind,

@@ -3,13 +3,12 @@
 //! temperature 1, across many seeds: whatever the weights say, the engine's
 //! masks and markers decide what may be emitted.
 
-use std::path::Path;
+mod support;
 
 use hearth_engine::{
     Engine, EngineEvent, FinishReason, GenerateRequest, OutputConstraint, Prompt, SamplingParams,
     TextKind, ThinkingBudget, ToolChoice, ToolSpec,
 };
-use hearth_llama::{load_engine, ContextOptions, LoadOptions};
 use serde_json::{json, Value};
 
 const SEEDS: u64 = 12;
@@ -19,19 +18,7 @@ fn engine(name: &str) -> hearth_engine::llm::LlmEngine {
 }
 
 fn engine_with(name: &str, jump_forward: bool) -> hearth_engine::llm::LlmEngine {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/models/{name}.gguf"));
-    let mut opts = LoadOptions::new(path);
-    opts.jump_forward = jump_forward;
-    opts.context = ContextOptions {
-        sequences: 4,
-        ctx_per_sequence: 1024,
-        batch: 256,
-        threads: 2,
-        kv_f32: false,
-        kv_unified: true,
-    };
-    load_engine(&opts).unwrap_or_else(|e| panic!("{name}: {e}"))
+    support::tiny_engine(name, 4, |o| o.jump_forward = jump_forward)
 }
 
 fn request(text: &str, seed: u64, max: u32) -> GenerateRequest {

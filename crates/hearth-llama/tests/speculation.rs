@@ -4,25 +4,12 @@
 //! one plain decoding gives, greedy and seeded alike, and the drafts must
 //! actually be taken (fewer decode steps).
 
-use std::path::Path;
+mod support;
 
 use hearth_engine::{Engine, EngineEvent, GenerateRequest, Prompt, SamplingParams, ThinkingBudget};
-use hearth_llama::{load_engine, ContextOptions, LoadOptions};
 
 fn engine(name: &str, speculate: bool) -> hearth_engine::llm::LlmEngine {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/models/{name}.gguf"));
-    let mut opts = LoadOptions::new(path);
-    opts.speculate = speculate;
-    opts.context = ContextOptions {
-        sequences: 1,
-        ctx_per_sequence: 1024,
-        batch: 256,
-        threads: 2,
-        kv_f32: false,
-        kv_unified: true,
-    };
-    load_engine(&opts).unwrap_or_else(|e| panic!("{name}: {e}"))
+    support::tiny_engine(name, 1, |o| o.speculate = speculate)
 }
 
 /// The generated ids, and how many events carried them.

@@ -236,6 +236,11 @@ async fn every_validation_rule_names_its_field() {
             "Unsupported MIME type",
         ),
         (
+            // A server built without a document reader (AppState::with_documents).
+            json!({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0xLjQ="}}]}]}),
+            "contents[0].parts[0].inline_data: this server reads no PDF documents",
+        ),
+        (
             json!({"contents": [{"role": "user", "parts": [{"text": "a", "mediaResolution": {"level": "MEDIA_RESOLUTION_LOW"}}]}]}),
             "media_resolution",
         ),
