@@ -142,6 +142,21 @@ async fn a_file_larger_than_a_request_is_not_read_into_a_prompt() {
         json!({"contents": [{"role": "user", "parts": [{"fileData": {"fileUri": file["uri"]}}]}]});
     let r = send(&f.state, "POST", GEN, &[], body.to_string()).await;
     r.expect_error(400, "1001 bytes; hearth reads at most 1000 bytes");
+    // Files each within the limit, together beyond it.
+    let a = upload(&f.state, &[b'a'; 600], "text/plain", json!({})).await;
+    let b = upload(&f.state, &[b'b'; 600], "text/plain", json!({})).await;
+    let body = json!({"contents": [{"role": "user", "parts": [
+        {"fileData": {"fileUri": a["uri"]}}, {"fileData": {"fileUri": b["uri"]}}]}]});
+    let r = send(&f.state, "POST", GEN, &[], body.to_string()).await;
+    r.expect_error(
+        400,
+        "the 2 files this request names hold 1200 bytes together",
+    );
+    // One of them alone is read.
+    let body =
+        json!({"contents": [{"role": "user", "parts": [{"fileData": {"fileUri": a["uri"]}}]}]});
+    let r = send(&f.state, "POST", GEN, &[], body.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
 
 #[tokio::test]

@@ -46,6 +46,15 @@ pub async fn file_parts<'a>(
             big.size_bytes
         )));
     }
+    // All the files of one request together: no more than a request body
+    // either, so that naming many stored files cannot hold more memory.
+    let total: u64 = records.iter().map(|r| r.size_bytes).sum();
+    if total > limit {
+        return Err(ApiError::invalid(format!(
+            "the {} files this request names hold {total} bytes together; hearth reads at most {limit} bytes of files into one prompt (the request size limit, --max-body-mib)",
+            records.len()
+        )));
+    }
     let found = blocking(store, move |s| {
         records
             .into_iter()
