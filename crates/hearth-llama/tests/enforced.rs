@@ -206,13 +206,7 @@ fn schemas_and_enums_hold_under_sampling() {
         "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b", "c"]}, "maxItems": 3},
         "mood": {"anyOf": [{"type": "boolean"}, {"type": "null"}]}},
         "required": ["name", "age", "tags"]});
-    for name in [
-        "qwen3-f32",
-        "llama3-f32",
-        "gemma3-f32",
-        "gemma4-f32",
-        "llama2-f32",
-    ] {
+    for name in support::TINY_MODELS {
         let e = engine(name);
         for seed in 0..SEEDS {
             let mut req = request("Describe a person as JSON.", seed, 120);
@@ -347,13 +341,7 @@ fn jump_forward_answers_as_step_by_step_decoding_does() {
             "name": {"type": "string", "maxLength": 8},
             "lead": {"type": "boolean"}}, "required": ["name", "lead"]}, "maxItems": 2}},
         "required": ["title", "year", "genre", "cast"]});
-    for name in [
-        "qwen3-f32",
-        "llama3-f32",
-        "gemma3-f32",
-        "gemma4-f32",
-        "llama2-f32",
-    ] {
+    for name in support::TINY_MODELS {
         let (jump, step) = (engine_with(name, true), engine_with(name, false));
         for text in ["Describe a film as JSON.", "Another film, please."] {
             let mut req = request(text, 0, 160);

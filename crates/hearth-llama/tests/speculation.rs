@@ -43,13 +43,7 @@ fn ids(engine: &dyn Engine, text: &str, temperature: f32, seed: u64) -> Vec<i32>
 fn speculation_changes_no_token() {
     let quote = "Copy this text exactly: the quick brown fox jumps over the lazy dog, \
                  the quick brown fox jumps over the lazy dog, the quick brown fox";
-    for name in [
-        "qwen3-f32",
-        "llama3-f32",
-        "gemma3-f32",
-        "gemma4-f32",
-        "llama2-f32",
-    ] {
+    for name in support::TINY_MODELS {
         let (on, off) = (engine(name, true), engine(name, false));
         for (temperature, seed) in [(0.0, 0), (1.0, 7), (0.7, 11)] {
             for text in [quote, "Tell me a story."] {

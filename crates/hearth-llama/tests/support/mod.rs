@@ -5,6 +5,15 @@ use std::path::Path;
 
 use hearth_llama::{load_engine, ContextOptions, LoadOptions};
 
+/// The tiny random-weight models of testdata/models, one per chat family.
+pub const TINY_MODELS: [&str; 5] = [
+    "qwen3-f32",
+    "llama3-f32",
+    "gemma3-f32",
+    "gemma4-f32",
+    "llama2-f32",
+];
+
 /// Loads `testdata/models/{name}.gguf` with `sequences` sequences of 1024
 /// cells, after `configure` has set the options a test is about.
 pub fn tiny_engine(
