@@ -91,11 +91,18 @@ pub struct BenchArgs {
     /// Label printed on every result line.
     #[arg(long, default_value = "server")]
     label: String,
+    /// Also print one line per request of the streams and mixed scenarios
+    /// (when it was sent, its time to first token, its tokens), in order of
+    /// sending, to read a distribution rather than two percentiles.
+    #[arg(long)]
+    samples: bool,
 }
 
 /// What one streamed request measured.
 #[derive(Debug, Default, Clone)]
 struct Sample {
+    /// When it was sent, from the start of its level (streams, mixed).
+    sent: Duration,
     ttft: Duration,
     gaps: Vec<Duration>,
     tokens: u64,
@@ -317,6 +324,20 @@ fn report(label: &str, what: &str, wall: Duration, samples: &[Sample]) {
     );
 }
 
+/// One line per request, in order of sending ([`BenchArgs::samples`]).
+fn print_samples(label: &str, what: &str, samples: &[Sample]) {
+    let mut order: Vec<&Sample> = samples.iter().collect();
+    order.sort_by_key(|s| s.sent);
+    for s in order {
+        println!(
+            "{label} {what} sample: sent {:.0} ms, ttft {:.0} ms, {} tokens",
+            s.sent.as_secs_f64() * 1e3,
+            s.ttft.as_secs_f64() * 1e3,
+            s.tokens
+        );
+    }
+}
+
 async fn level(
     client: &reqwest::Client,
     args: &BenchArgs,
@@ -340,18 +361,18 @@ async fn level(
                 } else {
                     args.prompt_words
                 };
-                out.push((
-                    long,
-                    run_one(
-                        &client,
-                        &args,
-                        &[],
-                        &prompt(words, seed),
-                        args.max_tokens,
-                        None,
-                    )
-                    .await?,
-                ));
+                let sent = start.elapsed();
+                let mut sample = run_one(
+                    &client,
+                    &args,
+                    &[],
+                    &prompt(words, seed),
+                    args.max_tokens,
+                    None,
+                )
+                .await?;
+                sample.sent = sent;
+                out.push((long, sample));
             }
             anyhow::Ok(out)
         }));
@@ -380,6 +401,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             for &c in &args.concurrency {
                 let (wall, samples, _) = level(&client, &args, 1000 + c, c.max(1), None).await?;
                 report(&args.label, &format!("streams={c}"), wall, &samples);
+                if args.samples {
+                    print_samples(&args.label, &format!("streams={c}"), &samples);
+                }
             }
         }
         Scenario::Mixed => {
@@ -387,6 +411,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             let (wall, short, long) = level(&client, &args, 2000 + c, c, Some(4)).await?;
             let all: Vec<Sample> = short.iter().chain(&long).cloned().collect();
             report(&args.label, &format!("mixed streams={c} all"), wall, &all);
+            if args.samples {
+                print_samples(&args.label, &format!("mixed streams={c}"), &all);
+            }
             report(
                 &args.label,
                 &format!("mixed streams={c} short"),

@@ -105,9 +105,10 @@ struct ServeArgs {
     /// of one buffer shared by all sequences.
     #[arg(long, env = "HEARTH_KV_PER_SEQUENCE")]
     kv_per_sequence: bool,
-    /// Tokens of long prompts prefilled per engine step while other requests
-    /// run (short prompts go whole, up to 512 tokens a step). Smaller: new
-    /// prompts and running streams get through sooner behind a long prompt.
+    /// Prompt tokens prefilled per engine step while other requests run
+    /// (shortest prompts first). Smaller: steps are shorter, so running
+    /// streams and new prompts get through sooner, at a little more
+    /// per-step overhead.
     #[arg(long, env = "HEARTH_STEP_TOKENS", default_value_t = 128,
           value_parser = clap::value_parser!(u32).range(16..=512))]
     step_tokens: u32,

@@ -45,8 +45,8 @@ pub struct LlmEngineConfig {
     pub description: String,
     /// Largest maxOutputTokens accepted.
     pub max_output_tokens: u32,
-    /// Tokens per step of long prompts while other sequences run (a short
-    /// prompt is prefilled whole, up to the runner's batch).
+    /// Prompt tokens prefilled per step while other sequences run (alone, a
+    /// prompt goes by the runner's batch).
     pub prefill_chunk: usize,
     /// Requests waiting for a free sequence before 429s start.
     pub queue_limit: usize,

@@ -80,11 +80,29 @@ impl State {
                     "the engine stopped before the end of the answer",
                 )));
             };
-            match self.builder.push(ev) {
-                Ok(chunks) if chunks.is_empty() => continue,
-                Ok(chunks) => return Some(self.chunks(chunks)),
-                Err(e) => return Some(self.error(e)),
+            // Everything the engine has sent by now (one step's events, as a
+            // rule) goes out together; nothing waits for the next step.
+            let mut chunks = Vec::new();
+            let mut ev = Some(ev);
+            while let Some(e) = ev.take() {
+                match self.builder.push(e) {
+                    Ok(c) => chunks.extend(c),
+                    Err(e) => {
+                        let mut out = self.chunks(chunks).to_vec();
+                        out.extend_from_slice(&self.error(e));
+                        return Some(Bytes::from(out));
+                    }
+                }
+                ev = self.events.try_recv().ok();
             }
+            // Pieces before a candidate's end went out in its last chunk;
+            // the rest now.
+            let mut ready = self.builder.flush();
+            ready.append(&mut chunks);
+            if ready.is_empty() {
+                continue;
+            }
+            return Some(self.chunks(ready));
         }
     }
 }

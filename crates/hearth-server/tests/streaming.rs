@@ -18,7 +18,13 @@ const UNARY: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
 
 #[tokio::test]
 async fn sse_chunks_follow_the_sdk_rules_and_match_the_unary_reply() {
-    let st = state();
+    // Tokens paced as an engine's steps are: each goes out in its own chunk.
+    let mut opts = TestEngineOptions::named(MODEL);
+    opts.token_delay = Duration::from_millis(3);
+    let st = state_with(
+        vec![Arc::new(TestEngine::new(opts))],
+        ServerConfig::default(),
+    );
     let body =
         json!({"contents": [user("Explain how AI works")], "generationConfig": {"temperature": 0}});
     let r = call(&st, "POST", STREAM, Some(body.clone())).await;
@@ -34,11 +40,15 @@ async fn sse_chunks_follow_the_sdk_rules_and_match_the_unary_reply() {
         let cand = &c["candidates"][0];
         assert_eq!(cand["content"]["role"], "model");
         let parts = cand["content"]["parts"].as_array().expect("parts");
+        // Every chunk has parts (a chunk without makes both SDKs' chats drop
+        // the turn); only the last may hold one empty text part, when the
+        // end came in a step of its own.
+        let last = i == chunks.len() - 1;
         assert!(
             !parts.is_empty()
-                && parts
-                    .iter()
-                    .all(|p| p["text"].as_str().is_some_and(|t| !t.is_empty())),
+                && parts.iter().all(|p| p["text"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty() || (last && parts.len() == 1))),
             "chunk {i} has non-empty parts"
         );
         let total = c["usageMetadata"]["totalTokenCount"]
@@ -238,6 +248,37 @@ async fn real_socket_sse_streams_incrementally() {
         "events arrive as they are produced, not at the end ({reads} reads)"
     );
     assert_eq!(events[7]["candidates"][0]["finishReason"], "MAX_TOKENS");
+}
+
+/// A token goes out when it is produced, not when the next one is: the
+/// engine here produces one token a second, so a first chunk held until the
+/// second token would arrive after 2 s instead of 1 s.
+#[tokio::test]
+async fn the_first_token_is_sent_before_the_second_is_made() {
+    let delay = Duration::from_millis(1000);
+    let mut opts = TestEngineOptions::named(MODEL);
+    opts.token_delay = delay;
+    opts.endless = true;
+    let addr = serve(Arc::new(TestEngine::new(opts))).await;
+    let sent = std::time::Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}{STREAM}"))
+        .json(&json!({"contents": [user("count")], "generationConfig": {"maxOutputTokens": 2}}))
+        .send()
+        .await
+        .expect("send");
+    use futures_util::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let first = stream.next().await.expect("a first piece").expect("bytes");
+    let after = sent.elapsed();
+    let text = String::from_utf8(first.to_vec()).expect("utf8");
+    assert!(text.starts_with("data: "), "{text}");
+    assert!(
+        after < delay * 8 / 5,
+        "the first chunk came {after:?} after the request; the first token was made after {delay:?}, the second after {:?}",
+        delay * 2
+    );
+    while stream.next().await.is_some() {}
 }
 
 #[tokio::test]

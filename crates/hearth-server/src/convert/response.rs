@@ -319,10 +319,15 @@ fn candidate(
     }
 }
 
-/// Turns events into stream chunks. Each candidate's latest piece is held
-/// until the next one (or its end) arrives, so that the last chunk of every
-/// candidate carries both text and finishReason: a tail chunk without parts
-/// makes both SDKs' chats drop the whole turn.
+/// Turns events into stream chunks. Events are gathered into the pending
+/// parts of their candidate until [`ChunkBuilder::flush`] (the stream calls
+/// it when no further event is ready, so what one engine step produced goes
+/// out at once, in one chunk per candidate). Nothing waits for a later
+/// step: a piece held until the next token would reach the client one step
+/// late, and a step under load is hundreds of milliseconds. A candidate's
+/// last chunk always has parts, with its finishReason: the text that came
+/// with the end, else one empty text part (a chunk without parts makes both
+/// SDKs' chats drop the whole turn; an empty text part does not).
 pub struct ChunkBuilder {
     meta: ResponseMeta,
     usage: Usage,
@@ -356,9 +361,6 @@ impl ChunkBuilder {
                 ..
             } => {
                 let shown = self.meta.shows(kind, &text);
-                if shown {
-                    out.extend(self.flush_if_has_parts(candidate));
-                }
                 self.signer.saw(candidate, kind);
                 let p = self.pending.entry(candidate).or_default();
                 if shown && push_text(&mut p.parts, kind, &text) {
@@ -372,7 +374,6 @@ impl ChunkBuilder {
                 name,
                 args,
             } => {
-                out.extend(self.flush_if_has_parts(candidate));
                 let p = self.pending.entry(candidate).or_default();
                 p.parts.push(function_call_part(&id, &name, &args));
                 self.signer.sign(candidate, p.parts.last_mut());
@@ -382,6 +383,10 @@ impl ChunkBuilder {
             } => {
                 self.finished += 1;
                 let mut p = self.pending.remove(&candidate).unwrap_or_default();
+                if p.parts.is_empty() {
+                    p.parts.push(Part::text(""));
+                    self.signer.sign(candidate, p.parts.last_mut());
+                }
                 p.finish = Some(reason);
                 out.push(self.chunk(candidate, p));
             }
@@ -405,16 +410,22 @@ impl ChunkBuilder {
             .collect()
     }
 
-    fn flush_if_has_parts(&mut self, candidate: u32) -> Option<GenerateContentResponse> {
-        if self
+    /// One chunk per candidate with pending parts (what the events pushed
+    /// since the last flush showed); logprobs go with their text.
+    pub fn flush(&mut self) -> Vec<GenerateContentResponse> {
+        let ready: Vec<u32> = self
             .pending
-            .get(&candidate)
-            .is_some_and(|p| !p.parts.is_empty())
-        {
-            let p = self.pending.remove(&candidate)?;
-            return Some(self.chunk(candidate, p));
-        }
-        None
+            .iter()
+            .filter(|(_, p)| !p.parts.is_empty())
+            .map(|(i, _)| *i)
+            .collect();
+        ready
+            .into_iter()
+            .filter_map(|i| {
+                let p = self.pending.remove(&i)?;
+                Some(self.chunk(i, p))
+            })
+            .collect()
     }
 
     fn chunk(&self, index: u32, p: CandidateState) -> GenerateContentResponse {
