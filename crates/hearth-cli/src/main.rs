@@ -152,6 +152,11 @@ struct ServeArgs {
     /// together may hold at once (at least --max-body-mib); beyond it, 429.
     #[arg(long, env = "HEARTH_MAX_INFLIGHT_MIB", default_value_t = 1024)]
     max_inflight_mib: usize,
+    /// Requests prepared at once (parsing, base64 and image decoding,
+    /// template rendering, tokenization) on blocking threads, apart from
+    /// the threads that stream replies [default: the number of cores].
+    #[arg(long, env = "HEARTH_PREP_WORKERS", value_parser = clap::value_parser!(u32).range(1..=256))]
+    prep_workers: Option<u32>,
     /// Where uploaded files (Files API) are kept [default: the platform data
     /// directory, e.g. ~/.local/share/hearth/files].
     #[arg(long, env = "HEARTH_FILES_DIR")]
@@ -248,6 +253,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .collect(),
         max_body_bytes: args.max_body_mib * 1024 * 1024,
         max_inflight_body_bytes: args.max_inflight_mib * 1024 * 1024,
+        prep_workers: args
+            .prep_workers
+            .map_or_else(|| ServerConfig::default().prep_workers, |n| n as usize),
     };
     hearth_server::check_bind(&addr, &config, args.allow_unauthenticated)
         .map_err(anyhow::Error::msg)?;

@@ -15,8 +15,8 @@ use crate::scheduler::{self, Job, SchedulerConfig};
 use crate::template::{hf_messages, ChatTemplate, TemplateError};
 
 /// Builds the runner on the engine thread (llama.cpp contexts stay on the
-/// thread that made them).
-pub type RunnerFactory = Box<dyn FnOnce() -> Result<Box<dyn Runner>, String> + Send>;
+/// thread that made them); again after the thread recovered from a panic.
+pub type RunnerFactory = Box<dyn Fn() -> Result<Box<dyn Runner>, String> + Send>;
 
 /// How a prompt becomes text: the model's chat template.
 pub trait PromptFormat: Send + Sync {
@@ -101,7 +101,7 @@ impl LlmEngine {
         std::thread::Builder::new()
             .name(format!("hearth-engine-{}", config.id))
             .spawn(move || {
-                let runner = match factory() {
+                let mut runner = match factory() {
                     Ok(r) => r,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -117,7 +117,25 @@ impl LlmEngine {
                     jump_forward,
                     speculate,
                 };
-                scheduler::run(runner, tok, config, rx)
+                // A panic fails the requests running (the scheduler's Drop)
+                // and the thread starts over with a new runner: queued and
+                // later requests are served, the model stays listed.
+                loop {
+                    let run = std::panic::AssertUnwindSafe(|| {
+                        scheduler::run(runner, tok.clone(), config.clone(), &rx)
+                    });
+                    if std::panic::catch_unwind(run).is_ok() {
+                        return;
+                    }
+                    tracing::error!("the engine thread panicked: restarting it with a new context");
+                    runner = match factory() {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!("the engine cannot restart: {e}");
+                            return;
+                        }
+                    };
+                }
             })
             .map_err(|e| EngineError::Internal(format!("cannot start the engine thread: {e}")))?;
         let seq_ctx = ready_rx

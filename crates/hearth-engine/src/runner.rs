@@ -128,8 +128,16 @@ pub trait Runner {
     fn drops_tails(&self) -> bool {
         false
     }
-    /// Makes `dst` share `src`'s KV for positions [from, to).
-    fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>);
+    /// Makes `dst` share `src`'s KV for positions [from, to). On an error
+    /// `dst` may hold part of the range: the caller drops what it needs to
+    /// and computes those positions itself.
+    fn seq_copy(
+        &mut self,
+        src: u32,
+        dst: u32,
+        from: u32,
+        to: Option<u32>,
+    ) -> Result<(), RunnerError>;
     /// Whether sequences can share KV cells: one token decoded for several
     /// sequences at once ([`Runner::decode_shared`]), and a prefix [0, n) of
     /// one sequence given to another by `seq_copy` without copying (one KV

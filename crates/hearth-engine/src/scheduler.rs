@@ -60,6 +60,9 @@ fn draft(prompt: &[i32], generated: &[i32], max: usize) -> Vec<i32> {
     Vec::new()
 }
 
+/// Where a request's events go.
+type Events = mpsc::UnboundedSender<EngineEvent>;
+
 pub struct Job {
     pub tokens: Vec<i32>,
     /// The tokens of its images and documents.
@@ -187,7 +190,7 @@ pub fn run(
     runner: Box<dyn Runner>,
     tokenizer: Arc<dyn Tokenizer>,
     config: SchedulerConfig,
-    jobs: std_mpsc::Receiver<Job>,
+    jobs: &std_mpsc::Receiver<Job>,
 ) {
     let free = (0..runner.max_sequences()).collect();
     let share = runner.shares_prefixes();
@@ -219,6 +222,28 @@ pub fn run(
             }
         }
         s.step();
+    }
+}
+
+/// When the engine thread panics (llama-cpp-2 panics on some invalid rows),
+/// the requests it was running fail with an error as it unwinds, rather
+/// than seeing their streams cut; the thread then starts over
+/// ([`crate::llm::LlmEngine::start`]).
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let err = EngineError::Internal(
+            "An internal error has occurred: the model's engine failed while running this request and was restarted; please retry.".into(),
+        );
+        let mut told: Vec<&Events> = Vec::new();
+        for s in &self.active {
+            if !told.iter().any(|e| e.same_channel(&s.events)) {
+                let _ = s.events.send(EngineEvent::Failed(err.clone()));
+                told.push(&s.events);
+            }
+        }
     }
 }
 
@@ -350,7 +375,12 @@ impl Scheduler {
             if let Some((src, common, ready)) = active.filter(|a| a.1 > idle_best) {
                 if let Some(seq) = self.take_lru() {
                     if ready > 0 {
-                        self.runner.seq_copy(src, seq, 0, Some(ready as u32));
+                        if let Err(e) = self.runner.seq_copy(src, seq, 0, Some(ready as u32)) {
+                            // Computed anew instead: nothing is taken from src.
+                            tracing::warn!("prefix copy {src}->{seq} failed: {e}");
+                            self.runner.seq_remove(seq, 0, None);
+                            return (seq, 0, None);
+                        }
                     }
                     return (seq, ready, (ready < common).then_some((src, common)));
                 }
@@ -671,7 +701,9 @@ impl Scheduler {
         also.sort_unstable_by_key(|a| a.0);
         let started = std::time::Instant::now();
         if let Err(e) = self.runner.decode_shared(&batch, &also) {
-            self.fail_all(EngineError::Internal(format!("decode failed: {e}")));
+            let mut seqs: Vec<u32> = batch.iter().map(|t| t.seq).collect();
+            seqs.extend(also.iter().map(|a| a.1));
+            self.fail_sequences(&seqs, EngineError::Internal(format!("decode failed: {e}")));
             return;
         }
         tracing::debug!(
@@ -720,8 +752,20 @@ impl Scheduler {
             match held {
                 Some(held) if held > b.prefilled => {
                     let to = held.min(n);
-                    self.runner
-                        .seq_copy(src, b.seq, b.prefilled as u32, Some(to as u32));
+                    if let Err(e) =
+                        self.runner
+                            .seq_copy(src, b.seq, b.prefilled as u32, Some(to as u32))
+                    {
+                        // It prefills the rest itself, from what it holds.
+                        tracing::warn!("prefix copy {src}->{} failed: {e}", b.seq);
+                        if !self.runner.seq_remove(b.seq, b.prefilled as u32, None) {
+                            self.runner.seq_remove(b.seq, 0, None);
+                            b.prefilled = 0;
+                            b.in_kv = 0;
+                        }
+                        b.share = None;
+                        continue;
+                    }
                     b.prefilled = to;
                     b.in_kv = to;
                     if to >= n {
@@ -743,10 +787,15 @@ impl Scheduler {
             let len = self.active[i].prompt.len();
             // The source holds exactly the prompt now: copy all of it
             // (backends with one KV stream per sequence copy whole streams only).
-            self.runner.seq_copy(src, dst, 0, None);
+            self.active[j].fork_of = None;
+            if let Err(e) = self.runner.seq_copy(src, dst, 0, None) {
+                // This candidate prefills the prompt itself, in later steps.
+                tracing::warn!("fork copy {src}->{dst} failed: {e}");
+                self.runner.seq_remove(dst, 0, None);
+                continue;
+            }
             self.active[j].prefilled = len;
             self.active[j].in_kv = len;
-            self.active[j].fork_of = None;
             if self.sample_and_emit(j, &mut row.to_vec()) {
                 done.push(j);
             }
@@ -1038,14 +1087,36 @@ impl Scheduler {
         self.free.push(s.seq);
     }
 
-    fn fail_all(&mut self, err: EngineError) {
-        for s in &self.active {
-            let _ = s.events.send(EngineEvent::Failed(err.clone()));
+    /// A failed decode: the requests with a sequence in it fail (with the
+    /// candidates of the same requests), the others go on. What the failed
+    /// sequences held is dropped, and so is every idle sequence's kept
+    /// prefix (the failed batch may have written anywhere in the cache
+    /// those share).
+    fn fail_sequences(&mut self, seqs: &[u32], err: EngineError) {
+        let hit: Vec<&Events> = self
+            .active
+            .iter()
+            .filter(|s| seqs.contains(&s.seq))
+            .map(|s| &s.events)
+            .collect();
+        let failed: Vec<bool> = self
+            .active
+            .iter()
+            .map(|s| hit.iter().any(|e| e.same_channel(&s.events)))
+            .collect();
+        let mut told: Vec<Events> = Vec::new();
+        for i in (0..self.active.len()).rev() {
+            if !failed[i] {
+                continue;
+            }
+            let s = &mut self.active[i];
+            if !told.iter().any(|e| e.same_channel(&s.events)) {
+                let _ = s.events.send(EngineEvent::Failed(err.clone()));
+                told.push(s.events.clone());
+            }
+            s.in_kv = 0;
+            self.release(i);
         }
-        while !self.active.is_empty() {
-            self.release(self.active.len() - 1);
-        }
-        // After a failed decode nothing is known about the cache: forget it.
         for seq in self.kept.drain().map(|(seq, _)| seq).collect::<Vec<_>>() {
             self.runner.seq_remove(seq, 0, None);
         }

@@ -82,6 +82,11 @@ pub struct ByteRunner {
     pub runs: Arc<std::sync::Mutex<Vec<usize>>>,
     /// Reports [`Runner::query_tile`].
     pub query_tile: Option<usize>,
+    /// A decode with this token in its batch panics (as llama-cpp-2 does on
+    /// some invalid rows), to test that the engine thread recovers.
+    pub panic_on: Option<i32>,
+    /// Every `seq_copy` fails after copying half of the source.
+    pub fail_copies: bool,
 }
 
 impl ByteRunner {
@@ -97,6 +102,8 @@ impl ByteRunner {
             consecutive: false,
             runs: Arc::default(),
             query_tile: None,
+            panic_on: None,
+            fail_copies: false,
         }
     }
 
@@ -132,6 +139,12 @@ impl Runner for ByteRunner {
         64
     }
     fn decode(&mut self, batch: &[BatchToken]) -> Result<(), RunnerError> {
+        if let Some(p) = self.panic_on {
+            assert!(
+                batch.iter().all(|t| t.token != p),
+                "test runner: token {p} in a batch"
+            );
+        }
         self.batch_sizes.push(batch.len());
         let mut seqs: Vec<u32> = batch.iter().map(|t| t.seq).collect();
         seqs.sort_unstable();
@@ -250,7 +263,26 @@ impl Runner for ByteRunner {
         }
         true
     }
-    fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>) {
+    fn seq_copy(
+        &mut self,
+        src: u32,
+        dst: u32,
+        from: u32,
+        to: Option<u32>,
+    ) -> Result<(), RunnerError> {
+        if self.fail_copies {
+            // Half a copy, as a failing backend might leave it.
+            let half = self.kv.get(&src).map_or(0, Vec::len) / 2;
+            let cells: Vec<Option<i32>> =
+                self.kv.get(&src).map_or(Vec::new(), |c| c[..half].to_vec());
+            let dst_cells = self.kv.entry(dst).or_default();
+            let from = (from as usize).min(half);
+            if dst_cells.len() < half {
+                dst_cells.resize(half, None);
+            }
+            dst_cells[from..half].copy_from_slice(&cells[from..half]);
+            return Err(RunnerError::Decode("kv copy refused (test runner)".into()));
+        }
         let src_cells = self.kv.get(&src).cloned().unwrap_or_default();
         let end = to.map_or(src_cells.len(), |t| (t as usize).min(src_cells.len()));
         let dst_cells = self.kv.entry(dst).or_default();
@@ -259,5 +291,6 @@ impl Runner for ByteRunner {
         }
         let from = (from as usize).min(end);
         dst_cells[from..end].copy_from_slice(&src_cells[from..end]);
+        Ok(())
     }
 }

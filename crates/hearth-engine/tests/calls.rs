@@ -72,7 +72,9 @@ impl Runner for Script {
         }
         true
     }
-    fn seq_copy(&mut self, _: u32, _: u32, _: u32, _: Option<u32>) {}
+    fn seq_copy(&mut self, _: u32, _: u32, _: u32, _: Option<u32>) -> Result<(), RunnerError> {
+        Ok(())
+    }
 }
 
 fn run(script: &str) -> Vec<EngineEvent> {
@@ -94,7 +96,7 @@ fn run(script: &str) -> Vec<EngineEvent> {
         Arc::new(Hermes),
         Box::new(move || {
             Ok(Box::new(Script {
-                script,
+                script: script.clone(),
                 base: HashMap::new(),
                 rows: Vec::new(),
             }) as Box<dyn Runner>)

@@ -34,6 +34,16 @@ fn engine(sequences: u32, queue: usize) -> LlmEngine {
 /// `sharing`: whether the runner shares prefixes between sequences; every
 /// token it shares is counted in `shared`.
 fn engine_with(sequences: u32, queue: usize, sharing: bool, shared: Arc<AtomicUsize>) -> LlmEngine {
+    engine_from(queue, move || {
+        let mut r = ByteRunner::new(256 * sequences, sequences);
+        r.sharing = sharing;
+        r.shared_tokens = shared.clone();
+        r
+    })
+}
+
+/// An engine whose runner (and every runner after a restart) `make` builds.
+fn engine_from(queue: usize, make: impl Fn() -> ByteRunner + Send + 'static) -> LlmEngine {
     let cfg = LlmEngineConfig {
         id: "bytes".into(),
         display_name: "bytes".into(),
@@ -50,12 +60,7 @@ fn engine_with(sequences: u32, queue: usize, sharing: bool, shared: Arc<AtomicUs
         cfg,
         Arc::new(ByteTokenizer::default()),
         Arc::new(Plain),
-        Box::new(move || {
-            let mut r = ByteRunner::new(256 * sequences, sequences);
-            r.sharing = sharing;
-            r.shared_tokens = shared;
-            Ok(Box::new(r) as Box<dyn hearth_engine::runner::Runner>)
-        }),
+        Box::new(move || Ok(Box::new(make()) as Box<dyn hearth_engine::runner::Runner>)),
     )
     .expect("engine")
 }
@@ -80,7 +85,15 @@ struct Outcome {
     cached: u32,
 }
 
-async fn collect(mut rx: EventStream, n: usize) -> Outcome {
+async fn collect(rx: EventStream, n: usize) -> Outcome {
+    match outcome(rx, n).await {
+        Ok(o) => o,
+        Err(e) => panic!("failed: {e}"),
+    }
+}
+
+/// The request's outcome, or the error it failed with.
+async fn outcome(mut rx: EventStream, n: usize) -> Result<Outcome, EngineError> {
     let mut o = Outcome {
         texts: vec![String::new(); n],
         reasons: vec![None; n],
@@ -109,11 +122,11 @@ async fn collect(mut rx: EventStream, n: usize) -> Outcome {
                 o.reasons[candidate as usize] = Some(reason);
                 o.tokens[candidate as usize] = usage.output_tokens;
             }
-            EngineEvent::Failed(e) => panic!("failed: {e}"),
+            EngineEvent::Failed(e) => return Err(e),
             EngineEvent::ToolCall { .. } => panic!("no tools here"),
         }
     }
-    o
+    Ok(o)
 }
 
 /// Starts every prompt on `engine` at once, then collects each answer.
@@ -358,5 +371,67 @@ async fn a_resent_reply_is_reused_through_its_generated_ids() {
     assert_eq!(
         second.cached as usize, decoded,
         "reused through the reply ({reply:?})"
+    );
+}
+
+/// A panic on the engine thread (llama-cpp-2 panics on some invalid rows)
+/// fails the requests it was running with an error; the thread starts over
+/// with a new runner, and the next requests are served as by a fresh engine.
+#[tokio::test]
+async fn a_panicking_engine_fails_its_requests_and_restarts() {
+    let builds = Arc::new(AtomicUsize::new(0));
+    let counted = builds.clone();
+    let e = engine_from(16, move || {
+        counted.fetch_add(1, Ordering::Relaxed);
+        let mut r = ByteRunner::new(256 * 4, 4);
+        r.panic_on = Some(7);
+        r
+    });
+    let before = collect(e.generate(request("alpha")).expect("gen"), 1).await;
+    let poisoned = outcome(e.generate(request("bravo \u{7}")).expect("gen"), 1).await;
+    match poisoned {
+        Err(EngineError::Internal(m)) => assert!(m.contains("restarted"), "{m}"),
+        other => panic!("the poisoned request fails with an internal error: {other:?}"),
+    }
+    // Served after the restart, by a new runner, as before it.
+    let after = collect(e.generate(request("alpha")).expect("gen"), 1).await;
+    assert_eq!(after.texts, before.texts);
+    assert_eq!(after.cached, 0, "the new runner holds no prefix");
+    let texts = |v: &[Outcome]| v.iter().map(|o| o.texts.clone()).collect::<Vec<_>>();
+    let together = run_together(&e, &PROMPTS).await;
+    assert_eq!(
+        texts(&together),
+        texts(&run_together(&engine(8, 16), &PROMPTS).await)
+    );
+    assert_eq!(builds.load(Ordering::Relaxed), 2, "one restart");
+}
+
+/// A KV copy that fails (half done) is no longer taken for done: the
+/// sequence computes those positions itself, and the answers are those of
+/// an engine whose copies work.
+#[tokio::test]
+async fn failed_kv_copies_are_computed_instead() {
+    let failing = || {
+        engine_from(16, || {
+            let mut r = ByteRunner::new(256 * 8, 8);
+            r.fail_copies = true;
+            r
+        })
+    };
+    let prefix = "You are a terse assistant. Answer: ";
+    let prompts: Vec<String> = PROMPTS.iter().map(|p| format!("{prefix}{p}")).collect();
+    let texts = |v: &[Outcome]| v.iter().map(|o| o.texts.clone()).collect::<Vec<_>>();
+    let good = engine(8, 16);
+    let bad = failing();
+    assert_eq!(
+        texts(&run_together(&bad, &prompts).await),
+        texts(&run_together(&good, &prompts).await)
+    );
+    let mut r = request("fork me");
+    r.candidate_count = 3;
+    let forks = collect(bad.generate(r.clone()).expect("gen"), 3).await;
+    assert_eq!(
+        forks.texts,
+        collect(good.generate(r).expect("gen"), 3).await.texts
     );
 }

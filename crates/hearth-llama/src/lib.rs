@@ -355,7 +355,7 @@ pub fn load_engine(opts: &LoadOptions) -> Result<LlmEngine, LoadError> {
     let factory: RunnerFactory = Box::new(move || {
         LlamaRunner::new(model, backend, ctx).map(|r| {
             let r = if on_cpu { r.on_cpu() } else { r };
-            let r = match runner_projector {
+            let r = match runner_projector.clone() {
                 Some(p) => r.with_projector(p),
                 None => r,
             };

@@ -409,16 +409,24 @@ impl Runner for LlamaRunner {
         }
     }
 
-    fn seq_copy(&mut self, src: u32, dst: u32, from: u32, to: Option<u32>) {
+    fn seq_copy(
+        &mut self,
+        src: u32,
+        dst: u32,
+        from: u32,
+        to: Option<u32>,
+    ) -> Result<(), RunnerError> {
         let (Ok(s), Ok(d)) = (i32::try_from(src), i32::try_from(dst)) else {
-            return;
+            return Err(RunnerError::Decode(format!(
+                "sequence ids {src}, {dst} out of range"
+            )));
         };
         // Across streams llama.cpp copies whole sequences only: [0, end) is
         // passed as "everything".
         let p0 = (from > 0).then_some(from);
-        if let Err(e) = self.ctx.copy_kv_cache_seq(s, d, p0, to) {
-            tracing::warn!("kv copy {src}->{dst}: {e}");
-        }
+        self.ctx
+            .copy_kv_cache_seq(s, d, p0, to)
+            .map_err(|e| RunnerError::Decode(format!("kv copy {src}->{dst}: {e}")))
     }
 
     fn prefill_media(&mut self, seq: u32, prompt: &MediaPrompt) -> Result<Vec<f32>, RunnerError> {

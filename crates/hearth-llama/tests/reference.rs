@@ -233,7 +233,7 @@ fn shared_prefixes_give_the_reference_logits() {
         let got0 = runner.logits(last0).to_vec();
         let got1 = runner.logits(last1).to_vec();
         // seq 2: the prefix [0, k) by copy, then the rest.
-        runner.seq_copy(0, 2, 0, Some(k as u32));
+        runner.seq_copy(0, 2, 0, Some(k as u32)).expect("kv copy");
         let rest = prompt_batch(&ids, k, 2);
         runner.decode(&rest).expect("after a copy");
         let got2 = runner.logits(rest.len() - 1).to_vec();

@@ -16,7 +16,7 @@ use crate::convert::{self, CandidateSet, FileParts, ResponseMeta, ValidRequest};
 use crate::documents::read_documents;
 use crate::files::resolve::file_parts;
 use crate::models::not_found;
-use crate::request::{check_version, json_body, query};
+use crate::request::{body_bytes, check_version, parse_json, query};
 use crate::stream::{self, Framing};
 use crate::{ApiError, AppState};
 
@@ -42,10 +42,15 @@ pub async fn dispatch(
         other => return Err(not_found(model, &version, Some(other))),
     };
     let limit = state.config.max_body_bytes;
+    let model = model.to_string();
+    // What costs CPU (parsing, base64 decoding, rendering, tokenizing)
+    // runs in the preparation pool ([`AppState::prepare`]); reading the
+    // body, stored files and documents is I/O and stays here.
     match method {
         "countTokens" => {
             query(&uri, &[])?;
-            let req: CountTokensRequest = json_body(body, limit).await?;
+            let bytes = body_bytes(body, limit).await?;
+            let req: CountTokensRequest = state.prepare(move || parse_json(&bytes)).await?;
             let contents = req.contents.iter().flatten();
             let nested = req
                 .generate_content_request
@@ -58,16 +63,27 @@ pub async fn dispatch(
                 (None, None) => &[],
             };
             read_documents(&state, contents, engine.info(), &mut files).await?;
-            count_tokens(engine, req, &files).map(IntoResponse::into_response)
+            state
+                .prepare(move || count_tokens(engine, req, &files))
+                .await
+                .map(IntoResponse::into_response)
         }
         "generateContent" => {
             query(&uri, &[])?;
-            let req: GenerateContentRequest = json_body(body, limit).await?;
+            let bytes = body_bytes(body, limit).await?;
+            let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
             let mut files = file_parts(&state, &req.contents).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;
-            generate(engine, req, model, &files, scope)
-                .await
-                .map(IntoResponse::into_response)
+            let (events, meta) = state
+                .prepare(move || begin(&engine, req, &model, &files, scope))
+                .await?;
+            let mut set = CandidateSet::new(meta);
+            // Dropping `events` (client gone: this future is dropped) cancels.
+            let mut events = events;
+            while let Some(ev) = events.recv().await {
+                set.push(ev)?;
+            }
+            set.finish().map(|r| Json(r).into_response())
         }
         _ => {
             let q = query(&uri, &[])?;
@@ -75,12 +91,38 @@ pub async fn dispatch(
                 crate::request::Alt::Sse => Framing::Sse,
                 crate::request::Alt::Json | crate::request::Alt::Default => Framing::JsonArray,
             };
-            let req: GenerateContentRequest = json_body(body, limit).await?;
+            let bytes = body_bytes(body, limit).await?;
+            let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
             let mut files = file_parts(&state, &req.contents).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;
-            stream_generate(engine, req, model, framing, &files, scope)
+            let (events, meta) = state
+                .prepare(move || begin(&engine, req, &model, &files, scope))
+                .await?;
+            Ok(stream::response(
+                events,
+                convert::ChunkBuilder::new(meta),
+                framing,
+            ))
         }
     }
+}
+
+/// Validates a generation request and hands it to the engine (which
+/// renders and tokenizes it): its events and what its response needs.
+fn begin(
+    engine: &Arc<dyn Engine>,
+    req: GenerateContentRequest,
+    model: &str,
+    files: &FileParts,
+    scope: u64,
+) -> Result<(hearth_engine::EventStream, ResponseMeta), ApiError> {
+    let (mut valid, meta) = start(engine, req, model, files)?;
+    valid.engine.cache_scope = scope;
+    let field = valid.schema_field;
+    let events = engine
+        .generate(valid.engine)
+        .map_err(|e| name_schema(e, field))?;
+    Ok((events, meta))
 }
 
 fn start(
@@ -113,48 +155,6 @@ fn name_schema(e: EngineError, field: &str) -> EngineError {
         },
         other => other,
     }
-}
-
-async fn generate(
-    engine: Arc<dyn Engine>,
-    req: GenerateContentRequest,
-    model: &str,
-    files: &FileParts,
-    scope: u64,
-) -> Result<Json<hearth_wire::GenerateContentResponse>, ApiError> {
-    let (mut valid, meta) = start(&engine, req, model, files)?;
-    valid.engine.cache_scope = scope;
-    let field = valid.schema_field;
-    let mut events = engine
-        .generate(valid.engine)
-        .map_err(|e| name_schema(e, field))?;
-    let mut set = CandidateSet::new(meta);
-    // Dropping `events` (client gone: this future is dropped) cancels.
-    while let Some(ev) = events.recv().await {
-        set.push(ev)?;
-    }
-    set.finish().map(Json)
-}
-
-fn stream_generate(
-    engine: Arc<dyn Engine>,
-    req: GenerateContentRequest,
-    model: &str,
-    framing: Framing,
-    files: &FileParts,
-    scope: u64,
-) -> Result<Response, ApiError> {
-    let (mut valid, meta) = start(&engine, req, model, files)?;
-    valid.engine.cache_scope = scope;
-    let field = valid.schema_field;
-    let events = engine
-        .generate(valid.engine)
-        .map_err(|e| name_schema(e, field))?;
-    Ok(stream::response(
-        events,
-        convert::ChunkBuilder::new(meta),
-        framing,
-    ))
 }
 
 fn count_tokens(

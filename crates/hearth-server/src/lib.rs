@@ -32,6 +32,10 @@ pub struct ServerConfig {
     /// together may hold at once (at least one largest body); beyond it a
     /// request is answered 429 RESOURCE_EXHAUSTED before its body is read.
     pub max_inflight_body_bytes: usize,
+    /// Requests prepared at once (JSON parsing, base64 decoding, template
+    /// rendering, tokenization, grammar compilation, image decoding), on
+    /// blocking threads rather than the async workers that stream replies.
+    pub prep_workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +45,7 @@ impl Default for ServerConfig {
             api_keys: Vec::new(),
             max_body_bytes: 140 * 1024 * 1024,
             max_inflight_body_bytes: 1024 * 1024 * 1024,
+            prep_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -56,17 +61,47 @@ pub struct AppState {
     pub body_budget: Arc<tokio::sync::Semaphore>,
     /// Reads PDF parts in worker processes; `None`: PDF parts are a 400.
     pub documents: Option<hearth_document::Reader>,
+    /// Permits to prepare a request ([`AppState::prepare`]).
+    prep: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(registry: ModelRegistry, config: ServerConfig) -> Self {
         let budget = config.max_inflight_body_bytes.max(config.max_body_bytes);
+        let workers = config.prep_workers.max(1);
         AppState {
             registry: Arc::new(registry),
             config: Arc::new(config),
             files: None,
             documents: None,
             body_budget: Arc::new(tokio::sync::Semaphore::new(budget.div_ceil(1024))),
+            prep: Arc::new(tokio::sync::Semaphore::new(workers)),
+        }
+    }
+
+    /// Runs the CPU-heavy part of a request (parsing, decoding, rendering,
+    /// tokenizing) on a blocking thread, at most `prep_workers` at once
+    /// (TGI's validation workers), so that the async workers stay free to
+    /// stream other replies: a few huge countTokens cannot stall every SSE
+    /// stream. Waiting requests queue for a permit.
+    pub async fn prepare<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .prep
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("the request pool is closed"))?;
+        match tokio::task::spawn_blocking(work).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => {
+                tracing::error!("preparing a request panicked: {e}");
+                Err(ApiError::internal("An internal error has occurred."))
+            }
+            Err(_) => Err(ApiError::internal("the request was cancelled")),
         }
     }
 

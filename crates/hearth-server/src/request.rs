@@ -10,8 +10,9 @@ use serde::de::DeserializeOwned;
 use crate::ApiError;
 
 /// Reads and decodes a JSON body, at most `limit` bytes.
-pub async fn json_body<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+/// A request body, at most `limit` bytes (Google's 400 beyond).
+pub async fn body_bytes(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.to_string().contains("length limit"))
             || e.to_string().contains("length limit");
@@ -22,11 +23,15 @@ pub async fn json_body<T: DeserializeOwned>(body: Body, limit: usize) -> Result<
         } else {
             ApiError::invalid(format!("Could not read the request body: {e}"))
         }
-    })?;
+    })
+}
+
+/// A JSON request body (an empty one is `{}`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return hearth_wire::from_slice(b"{}").map_err(ApiError::from);
     }
-    hearth_wire::from_slice(&bytes).map_err(ApiError::from)
+    hearth_wire::from_slice(bytes).map_err(ApiError::from)
 }
 
 /// Query parameters; any name outside `allowed` (and the system parameters

@@ -11,8 +11,12 @@ use hearth_server::{app, AppState, ModelRegistry, ServerConfig};
 
 pub const MODEL: &str = "tiny-test";
 
+/// A test engine producing a token every 2 ms, as a real engine's steps
+/// do: a stream then has one chunk per token (what is ready goes together).
 pub fn engine(id: &str) -> Arc<dyn Engine> {
-    Arc::new(TestEngine::new(TestEngineOptions::named(id)))
+    let mut opts = TestEngineOptions::named(id);
+    opts.token_delay = std::time::Duration::from_millis(2);
+    Arc::new(TestEngine::new(opts))
 }
 
 /// Serves `router` on 127.0.0.1:<free port>; returns the base URL.
