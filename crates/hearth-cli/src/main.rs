@@ -152,6 +152,10 @@ struct ServeArgs {
     /// together may hold at once (at least --max-body-mib); beyond it, 429.
     #[arg(long, env = "HEARTH_MAX_INFLIGHT_MIB", default_value_t = 1024)]
     max_inflight_mib: usize,
+    /// Seconds that requests still running at SIGINT/SIGTERM may take to
+    /// finish before the server stops anyway.
+    #[arg(long, env = "HEARTH_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace_secs: u64,
     /// Requests prepared at once (parsing, base64 and image decoding,
     /// template rendering, tokenization) on blocking threads, apart from
     /// the threads that stream replies [default: the number of cores].
@@ -406,9 +410,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // real one (the tests read it, so no other process can take it first).
     let bound = listener.local_addr().unwrap_or(addr);
     tracing::info!("hearth listens on http://{bound} (Gemini API under /v1 and /v1beta)");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    // On SIGINT/SIGTERM the listener closes and in-flight requests may
+    // finish, for at most --shutdown-grace-secs; then the process stops.
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown().await;
+        let _ = stopping.send(());
+    });
+    let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
+    let deadline = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = std::future::IntoFuture::into_future(serve) => r?,
+        () = deadline => tracing::warn!(
+            "requests still running {}s after the signal: stopping without them",
+            grace.as_secs()
+        ),
+    }
     tracing::info!("stopped");
     Ok(())
 }

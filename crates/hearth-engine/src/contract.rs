@@ -361,10 +361,47 @@ pub enum EngineError {
     Internal(String),
 }
 
+/// What an engine is doing now, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EngineStats {
+    /// Requests being prefilled or decoded.
+    pub running: u64,
+    /// Requests accepted and waiting for a sequence.
+    pub waiting: u64,
+    /// Share of the KV cache's cells holding tokens (running and kept for
+    /// reuse), 0 to 1.
+    pub kv_usage: f64,
+}
+
+/// Counters the engine thread keeps up to date ([`EngineStats`]).
+#[derive(Debug, Default)]
+pub struct StatsCell {
+    pub running: std::sync::atomic::AtomicU64,
+    pub waiting: std::sync::atomic::AtomicU64,
+    /// `kv_usage`'s bits (f64).
+    pub kv_usage: std::sync::atomic::AtomicU64,
+}
+
+impl StatsCell {
+    pub fn read(&self) -> EngineStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        EngineStats {
+            running: self.running.load(Relaxed),
+            waiting: self.waiting.load(Relaxed),
+            kv_usage: f64::from_bits(self.kv_usage.load(Relaxed)),
+        }
+    }
+}
+
 /// A loaded model behind the contract. Implementations own their threads;
 /// calls here never block on generation.
 pub trait Engine: Send + Sync {
     fn info(&self) -> &ModelInfo;
+
+    /// What it is doing now (for `/metrics`); zeros where it does not say.
+    fn stats(&self) -> EngineStats {
+        EngineStats::default()
+    }
 
     /// Tokens the prompt occupies once rendered through the chat template,
     /// with those of images and documents.

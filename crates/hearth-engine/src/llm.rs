@@ -79,6 +79,8 @@ pub struct LlmEngine {
     grammars: OnceLock<Result<Arc<Grammars>, String>>,
     /// The multimodal projector, when one is loaded.
     media: Option<Arc<dyn MediaReader>>,
+    /// What the engine thread is doing ([`Engine::stats`]).
+    stats: Arc<crate::contract::StatsCell>,
 }
 
 impl LlmEngine {
@@ -98,6 +100,8 @@ impl LlmEngine {
         let speculate = config.speculate;
         let replies = Arc::new(ReplyMemory::new(1024));
         let thread_replies = replies.clone();
+        let stats = Arc::new(crate::contract::StatsCell::default());
+        let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name(format!("hearth-engine-{}", config.id))
             .spawn(move || {
@@ -111,6 +115,7 @@ impl LlmEngine {
                 let seq_ctx = runner.kv_capacity() / runner.max_sequences().max(1);
                 let _ = ready_tx.send(Ok(seq_ctx));
                 let config = SchedulerConfig {
+                    stats: thread_stats,
                     seq_ctx,
                     prefill_chunk,
                     replies: thread_replies,
@@ -180,6 +185,7 @@ impl LlmEngine {
             native_tools,
             grammars: OnceLock::new(),
             media: None,
+            stats,
         })
     }
 
@@ -640,6 +646,10 @@ impl Engine for LlmEngine {
         &self.info
     }
 
+    fn stats(&self) -> EngineStats {
+        self.stats.read()
+    }
+
     fn count_tokens(&self, prompt: &Prompt) -> Result<PromptTokens, EngineError> {
         Ok(self.tokens(prompt, &RenderOptions::default())?.2)
     }
@@ -702,13 +712,24 @@ impl Engine for LlmEngine {
             media,
             events: tx,
         };
-        self.jobs.try_send(job).map_err(|e| match e {
-            std_mpsc::TrySendError::Full(_) => EngineError::Overloaded(format!(
-                "model '{}' has too many requests waiting; try again shortly",
-                self.info.id
-            )),
-            std_mpsc::TrySendError::Disconnected(_) => {
-                EngineError::Unavailable("the engine thread has stopped".into())
+        // Counted before it is sent: the engine thread counts it off when
+        // it takes it, which may be at once.
+        let waiting = &self.stats.waiting;
+        waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.jobs.try_send(job).map_err(|e| {
+            let _ = waiting.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| Some(n.saturating_sub(1)),
+            );
+            match e {
+                std_mpsc::TrySendError::Full(_) => EngineError::Overloaded(format!(
+                    "model '{}' has too many requests waiting; try again shortly",
+                    self.info.id
+                )),
+                std_mpsc::TrySendError::Disconnected(_) => {
+                    EngineError::Unavailable("the engine thread has stopped".into())
+                }
             }
         })?;
         Ok(rx)

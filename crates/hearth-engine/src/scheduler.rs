@@ -4,6 +4,7 @@
 //! steps; a request whose receiver is gone is dropped and its KV freed.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
@@ -79,6 +80,8 @@ pub struct Job {
 
 #[derive(Clone)]
 pub struct SchedulerConfig {
+    /// Where the loop reports what it is doing ([`crate::EngineStats`]).
+    pub stats: Arc<StatsCell>,
     /// KV cells each sequence may use (prompt + output).
     pub seq_ctx: u32,
     /// Tokens per step of long prompts while other sequences run: a prompt
@@ -210,18 +213,20 @@ pub fn run(
     };
     loop {
         if s.active.is_empty() {
+            s.report();
             match jobs.recv() {
-                Ok(job) => s.admit(job),
+                Ok(job) => s.take_job(job),
                 Err(_) => return,
             }
         }
         while !s.free.is_empty() {
             match jobs.try_recv() {
-                Ok(job) => s.admit(job),
+                Ok(job) => s.take_job(job),
                 Err(_) => break,
             }
         }
         s.step();
+        s.report();
     }
 }
 
@@ -248,6 +253,29 @@ impl Drop for Scheduler {
 }
 
 impl Scheduler {
+    /// A job off the queue: no longer waiting.
+    fn take_job(&mut self, job: Job) {
+        let w = &self.config.stats.waiting;
+        let _ = w.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            Some(n.saturating_sub(1))
+        });
+        self.admit(job);
+    }
+
+    /// Publishes what is running and how full the KV cache is.
+    fn report(&self) {
+        let running = self.active.iter().filter(|s| s.candidate == 0).count() as u64;
+        let cells: usize = self.active.iter().map(|s| s.in_kv).sum::<usize>()
+            + self.kept.values().map(Vec::len).sum::<usize>();
+        let capacity = self.runner.kv_capacity().max(1) as f64;
+        let stats = &self.config.stats;
+        stats.running.store(running, Ordering::Relaxed);
+        stats.kv_usage.store(
+            (cells as f64 / capacity).min(1.0).to_bits(),
+            Ordering::Relaxed,
+        );
+    }
+
     /// Takes a job if there are sequences for all its candidates (else it
     /// waits for the next step: the job stays first in line).
     fn admit(&mut self, job: Job) {
@@ -1298,6 +1326,7 @@ mod tests {
             runner: Box::new(runner),
             tokenizer: Arc::new(ByteTokenizer::default()),
             config: SchedulerConfig {
+                stats: Arc::default(),
                 seq_ctx: 256,
                 prefill_chunk: chunk,
                 replies: Arc::new(ReplyMemory::new(4)),

@@ -435,3 +435,42 @@ async fn failed_kv_copies_are_computed_instead() {
         collect(good.generate(r).expect("gen"), 3).await.texts
     );
 }
+
+/// `Engine::stats` (for `/metrics`): a request counts as running while it
+/// runs, the waiting count returns to 0, and what it leaves in the cache
+/// for reuse counts as used.
+#[tokio::test]
+async fn stats_follow_the_requests() {
+    let e = engine(4, 16);
+    assert_eq!(e.stats(), EngineStats::default());
+    let mut r = request("a long answer please");
+    r.max_output_tokens = Some(40);
+    let mut rx = e.generate(r).expect("gen");
+    // After its first token, it is running.
+    loop {
+        match rx.recv().await.expect("event") {
+            EngineEvent::Delta { .. } => break,
+            EngineEvent::Finished { .. } => panic!("finished before a second look"),
+            _ => {}
+        }
+    }
+    let during = e.stats();
+    let rest = outcome(rx, 1).await.expect("answer");
+    assert!(rest.reasons[0].is_some());
+    assert!(during.running <= 1 && during.waiting == 0, "{during:?}");
+    // The engine thread publishes after each step; give it that step.
+    let mut after = e.stats();
+    for _ in 0..100 {
+        if after.running == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        after = e.stats();
+    }
+    assert_eq!(after.running, 0, "{after:?}");
+    assert_eq!(after.waiting, 0);
+    assert!(
+        after.kv_usage > 0.0 && after.kv_usage <= 1.0,
+        "the kept prefix: {after:?}"
+    );
+}

@@ -56,13 +56,22 @@ impl ApiError {
         }
     }
 
+    /// Google's error body; with the request's id as a
+    /// `google.rpc.RequestInfo` detail when it is made while the request is
+    /// handled ([`crate::trace`]).
     pub fn body(&self) -> ErrorBody {
+        let details = crate::trace::current_id().map(|id| {
+            vec![serde_json::json!({
+                "@type": "type.googleapis.com/google.rpc.RequestInfo",
+                "requestId": id,
+            })]
+        });
         ErrorBody {
             error: Status {
                 code: i32::from(self.code.as_u16()),
                 message: self.message.clone(),
                 status: self.status_name().to_string(),
-                details: None,
+                details,
             },
         }
     }

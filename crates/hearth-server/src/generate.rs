@@ -74,13 +74,16 @@ pub async fn dispatch(
             let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
             let mut files = file_parts(&state, &req.contents).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;
+            let id = engine.info().id.clone();
             let (events, meta) = state
                 .prepare(move || begin(&engine, req, &model, &files, scope))
                 .await?;
+            let mut meter = state.metrics.meter(&id);
             let mut set = CandidateSet::new(meta);
             // Dropping `events` (client gone: this future is dropped) cancels.
             let mut events = events;
             while let Some(ev) = events.recv().await {
+                meter.observe(&ev);
                 set.push(ev)?;
             }
             set.finish().map(|r| Json(r).into_response())
@@ -95,6 +98,7 @@ pub async fn dispatch(
             let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
             let mut files = file_parts(&state, &req.contents).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;
+            let id = engine.info().id.clone();
             let (events, meta) = state
                 .prepare(move || begin(&engine, req, &model, &files, scope))
                 .await?;
@@ -102,6 +106,7 @@ pub async fn dispatch(
                 events,
                 convert::ChunkBuilder::new(meta),
                 framing,
+                state.metrics.meter(&id),
             ))
         }
     }
@@ -174,7 +179,7 @@ fn count_tokens(
 
 /// A fresh response id: 22 lowercase base-32 characters from the process's
 /// randomly keyed hasher.
-fn response_id() -> String {
+pub(crate) fn response_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut out = String::with_capacity(22);
     for half in 0..2u8 {

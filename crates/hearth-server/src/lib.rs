@@ -7,10 +7,12 @@ pub mod documents;
 pub mod error;
 pub mod files;
 mod generate;
+pub mod metrics;
 mod models;
 pub mod registry;
 mod request;
 mod stream;
+mod trace;
 
 use std::sync::Arc;
 
@@ -63,6 +65,8 @@ pub struct AppState {
     pub documents: Option<hearth_document::Reader>,
     /// Permits to prepare a request ([`AppState::prepare`]).
     prep: Arc<tokio::sync::Semaphore>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -76,6 +80,7 @@ impl AppState {
             documents: None,
             body_budget: Arc::new(tokio::sync::Semaphore::new(budget.div_ceil(1024))),
             prep: Arc::new(tokio::sync::Semaphore::new(workers)),
+            metrics: Arc::default(),
         }
     }
 
@@ -132,6 +137,7 @@ pub fn app(state: AppState) -> Router {
             get(files::get).delete(files::delete),
         )
         .route("/upload/{version}/files", post(files::upload::upload))
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async {
             ApiError::not_found("The requested URL was not found on this server.")
         })
@@ -143,6 +149,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_key,
         ))
+        .layer(axum::middleware::from_fn(trace::request))
         .with_state(state)
 }
 

@@ -11,6 +11,7 @@ use hearth_engine::EventStream;
 use hearth_wire::GenerateContentResponse;
 
 use crate::convert::ChunkBuilder;
+use crate::metrics::Meter;
 use crate::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,7 @@ pub enum Framing {
 struct State {
     events: EventStream,
     builder: ChunkBuilder,
+    meter: Meter,
     framing: Framing,
     sent: usize,
     done: bool,
@@ -85,6 +87,7 @@ impl State {
             let mut chunks = Vec::new();
             let mut ev = Some(ev);
             while let Some(e) = ev.take() {
+                self.meter.observe(&e);
                 match self.builder.push(e) {
                     Ok(c) => chunks.extend(c),
                     Err(e) => {
@@ -109,10 +112,16 @@ impl State {
 
 /// The 200 response whose body streams the generation. Dropping the body
 /// (client disconnected) drops the event stream, which cancels the engine.
-pub fn response(events: EventStream, builder: ChunkBuilder, framing: Framing) -> Response {
+pub fn response(
+    events: EventStream,
+    builder: ChunkBuilder,
+    framing: Framing,
+    meter: Meter,
+) -> Response {
     let state = State {
         events,
         builder,
+        meter,
         framing,
         sent: 0,
         done: false,
