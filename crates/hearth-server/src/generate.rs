@@ -28,6 +28,10 @@ pub async fn dispatch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let scope = scope.map_or(0, |s| s.0 .0);
+    // The body is read before anything is checked: a client still sending
+    // a large body when the answer (a 404, a bad query) comes would see
+    // its connection cut rather than the answer.
+    let bytes = body_bytes(body, state.config.max_body_bytes).await;
     check_version(&version)?;
     let Some((model, method)) = segment.rsplit_once(':') else {
         return Err(ApiError::not_found(
@@ -41,7 +45,6 @@ pub async fn dispatch(
             .ok_or_else(|| not_found(model, &version, Some(method)))?,
         other => return Err(not_found(model, &version, Some(other))),
     };
-    let limit = state.config.max_body_bytes;
     let model = model.to_string();
     // What costs CPU (parsing, base64 decoding, rendering, tokenizing)
     // runs in the preparation pool ([`AppState::prepare`]); reading the
@@ -49,7 +52,7 @@ pub async fn dispatch(
     match method {
         "countTokens" => {
             query(&uri, &[])?;
-            let bytes = body_bytes(body, limit).await?;
+            let bytes = bytes?;
             let req: CountTokensRequest = state.prepare(move || parse_json(&bytes)).await?;
             let contents = req.contents.iter().flatten();
             let nested = req
@@ -70,7 +73,7 @@ pub async fn dispatch(
         }
         "generateContent" => {
             query(&uri, &[])?;
-            let bytes = body_bytes(body, limit).await?;
+            let bytes = bytes?;
             let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
             let mut files = file_parts(&state, &req.contents).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;
@@ -94,7 +97,7 @@ pub async fn dispatch(
                 crate::request::Alt::Sse => Framing::Sse,
                 crate::request::Alt::Json | crate::request::Alt::Default => Framing::JsonArray,
             };
-            let bytes = body_bytes(body, limit).await?;
+            let bytes = bytes?;
             let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
             let mut files = file_parts(&state, &req.contents).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;

@@ -95,3 +95,49 @@ async fn huge_bodies_do_not_hold_up_a_running_stream() {
         gaps.len()
     );
 }
+
+/// A large body sent to a model that does not exist, or with a query
+/// parameter that is refused, gets its 404 / 400: the server reads the body
+/// before answering, so the client is not cut off mid-send (a broken pipe
+/// instead of the answer).
+#[tokio::test]
+async fn a_large_body_gets_its_error_not_a_cut_connection() {
+    let state = AppState::new(
+        ModelRegistry::new(vec![Arc::new(TestEngine::new(TestEngineOptions::named(
+            MODEL,
+        )))]),
+        ServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, hearth_server::app(state)).await;
+    });
+    let words = "lorem ipsum ".repeat(2 * 1024 * 1024);
+    let body = json!({"contents": [user(&words)]}).to_string();
+    for (path, status) in [
+        ("/v1beta/models/no-such-model:generateContent", "404"),
+        ("/v1beta/models/tiny-test:generateContent?foo=1", "400"),
+    ] {
+        // As Python's urllib does: the whole body first, then the answer.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.expect("head");
+        conn.write_all(body.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{path}: the server cut the body off: {e}"));
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).await.expect("answer");
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {}",
+            &answer[..answer.len().min(200)]
+        );
+    }
+}
