@@ -16,6 +16,7 @@ mod trace;
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use hearth_store::Store;
@@ -138,9 +139,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/upload/{version}/files", post(files::upload::upload))
         .route("/metrics", get(metrics::scrape))
-        .fallback(|| async {
-            ApiError::not_found("The requested URL was not found on this server.")
-        })
+        .fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             budget::hold_body_bytes,
@@ -151,6 +150,13 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(trace::request))
         .with_state(state)
+}
+
+/// Any other URL: a 404, once the body is read (a client still sending it
+/// would otherwise see its connection cut instead of the answer).
+async fn no_route(State(state): State<AppState>, body: axum::body::Body) -> ApiError {
+    let _ = request::body_bytes(body, state.config.max_body_bytes).await;
+    ApiError::not_found("The requested URL was not found on this server.")
 }
 
 /// Refuses to expose an unauthenticated server beyond loopback unless the

@@ -120,6 +120,7 @@ async fn a_large_body_gets_its_error_not_a_cut_connection() {
     for (path, status) in [
         ("/v1beta/models/no-such-model:generateContent", "404"),
         ("/v1beta/models/tiny-test:generateContent?foo=1", "400"),
+        ("/v1beta/models/tiny-test:generateContent/extra", "404"),
     ] {
         // As Python's urllib does: the whole body first, then the answer.
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
