@@ -342,14 +342,40 @@ pub enum EngineEvent {
 /// stalled client leaves unread is bounded by its maxOutputTokens.
 pub type EventStream = mpsc::UnboundedReceiver<EngineEvent>;
 
+/// The part of a request an error is about, in the engine's own terms; the
+/// server names it as its API does (for Gemini, a field path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The conversation as a whole (its length, its rendering).
+    Contents,
+    /// The parts of the conversation's i-th turn.
+    TurnParts(usize),
+    SystemInstruction,
+    CandidateCount,
+    /// JSON output without a schema (JSON mode), and output constraints in
+    /// general.
+    JsonOutput,
+    /// The schema the answer must follow.
+    Schema,
+    /// Forced function calling.
+    FunctionCalling,
+    /// The functions a forced call may name.
+    AllowedFunctions,
+    /// The resolution media are read at.
+    MediaResolution,
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EngineError {
     /// The request cannot be served as asked (a 400).
     #[error("{message}")]
     InvalidRequest {
-        field: Option<String>,
+        field: Option<Field>,
         message: String,
     },
+    /// The prompt does not fit the context (a 400 on the conversation).
+    #[error("the prompt has {tokens} tokens; at most {limit} fit")]
+    PromptTooLong { tokens: u32, limit: u32 },
     /// No capacity now (a 429).
     #[error("{0}")]
     Overloaded(String),

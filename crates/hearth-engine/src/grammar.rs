@@ -9,7 +9,7 @@ use llguidance::toktrie::{TokEnv, TokRxInfo, TokTrie, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};
 use serde_json::{json, Value};
 
-use crate::contract::EngineError;
+use crate::contract::{EngineError, Field};
 use crate::runner::Tokenizer;
 
 /// The model's vocabulary as llguidance sees it. Special tokens (chat
@@ -72,18 +72,18 @@ impl Grammars {
     }
 
     /// A matcher for `grammar`; a grammar llguidance cannot compile is a 400 on `field`.
-    pub fn matcher(&self, grammar: TopLevelGrammar, field: &str) -> Result<Matcher, EngineError> {
+    pub fn matcher(&self, grammar: TopLevelGrammar, field: Field) -> Result<Matcher, EngineError> {
         let parser =
             self.factory
                 .create_parser(grammar)
                 .map_err(|e| EngineError::InvalidRequest {
-                    field: Some(field.into()),
+                    field: Some(field),
                     message: format!("this schema cannot be enforced: {e}"),
                 })?;
         let m = Matcher::new(Ok(parser));
         if let Some(e) = m.get_error() {
             return Err(EngineError::InvalidRequest {
-                field: Some(field.into()),
+                field: Some(field),
                 message: format!("this schema cannot be enforced: {e}"),
             });
         }

@@ -251,7 +251,7 @@ impl LlmEngine {
             };
             if request.constraint.is_some() && blocked.is_none() {
                 return Err(EngineError::InvalidRequest {
-                    field: Some("generation_config.response_mime_type".into()),
+                    field: Some(Field::JsonOutput),
                     message: "a response schema cannot be combined with function calling; set toolConfig.functionCallingConfig.mode NONE or drop the schema".into(),
                 });
             }
@@ -262,16 +262,14 @@ impl LlmEngine {
                     .collect();
                 if allowed.is_empty() {
                     return Err(EngineError::InvalidRequest {
-                        field: Some(
-                            "tool_config.function_calling_config.allowed_function_names".into(),
-                        ),
+                        field: Some(Field::AllowedFunctions),
                         message: "allowedFunctionNames names no declared function".into(),
                     });
                 }
                 let g = self.call_grammar(&allowed)?;
                 plan.matcher = Some(self.grammars()?.matcher(
                     llguidance::api::TopLevelGrammar::from_lark(g),
-                    "tool_config.function_calling_config",
+                    Field::FunctionCalling,
                 )?);
             }
             plan.tools = Some(ToolPlan {
@@ -282,22 +280,13 @@ impl LlmEngine {
         }
         if let Some(c) = &request.constraint {
             let (g, field) = match c {
-                OutputConstraint::Json => (
-                    grammar::json_grammar(None),
-                    "generation_config.response_mime_type",
-                ),
+                OutputConstraint::Json => (grammar::json_grammar(None), Field::JsonOutput),
                 OutputConstraint::JsonSchema(schema) => {
                     let mut schema = schema.clone();
                     grammar::close_objects(&mut schema);
-                    (
-                        grammar::json_grammar(Some(&schema)),
-                        "generation_config.response_schema",
-                    )
+                    (grammar::json_grammar(Some(&schema)), Field::Schema)
                 }
-                OutputConstraint::Enum(values) => (
-                    grammar::enum_grammar(values),
-                    "generation_config.response_schema",
-                ),
+                OutputConstraint::Enum(values) => (grammar::enum_grammar(values), Field::Schema),
             };
             plan.matcher = Some(self.grammars()?.matcher(g, field)?);
         }
@@ -521,7 +510,7 @@ impl LlmEngine {
     ) -> Result<(Vec<i32>, MediaTokens), EngineError> {
         let Some(reader) = &self.media else {
             return Err(EngineError::InvalidRequest {
-                field: Some("contents".into()),
+                field: Some(Field::Contents),
                 message: format!(
                     "model '{}' is a text-only model: no multimodal projector is loaded for it",
                     self.info.id
@@ -536,7 +525,7 @@ impl LlmEngine {
                 match seg {
                     Segment::Text(t) if t.contains(marker) => {
                         return Err(EngineError::InvalidRequest {
-                            field: Some(format!("contents[{index}].parts")),
+                            field: Some(Field::TurnParts(index)),
                             message: format!(
                                 "text may not contain {marker:?}: this model's projector reads it as the place of an image"
                             ),
@@ -552,14 +541,14 @@ impl LlmEngine {
         }
         if marked.system.as_deref().is_some_and(|s| s.contains(marker)) {
             return Err(EngineError::InvalidRequest {
-                field: Some("system_instruction".into()),
+                field: Some(Field::SystemInstruction),
                 message: format!("the system instruction may not contain {marker:?}"),
             });
         }
         let text = self.format.render(&marked, options)?;
         if text.matches(marker).count() != media.len() {
             return Err(EngineError::InvalidRequest {
-                field: Some("contents".into()),
+                field: Some(Field::Contents),
                 message: "the model's chat template dropped or repeated a media part of this conversation".into(),
             });
         }
@@ -567,7 +556,7 @@ impl LlmEngine {
         let mut out = reader
             .tokenize(&text, self.adds_bos(&text), &bytes)
             .map_err(|e| EngineError::InvalidRequest {
-                field: Some("contents".into()),
+                field: Some(Field::Contents),
                 message: format!("cannot read the media of this request: {e}"),
             })?;
         Ok((std::mem::take(&mut out.tokens), out))
@@ -659,7 +648,7 @@ impl Engine for LlmEngine {
         let (tokens, media, counts) = self.tokens(&request.prompt, &options)?;
         if media.is_some() && request.media_resolution.is_some() {
             return Err(EngineError::InvalidRequest {
-                field: Some("generation_config.media_resolution".into()),
+                field: Some(Field::MediaResolution),
                 message: format!(
                     "model '{}' reads each image at its projector's own resolution (a fixed number of tokens); mediaResolution cannot change it",
                     self.info.id
@@ -668,7 +657,7 @@ impl Engine for LlmEngine {
         }
         if tokens.is_empty() {
             return Err(EngineError::InvalidRequest {
-                field: Some("contents".into()),
+                field: Some(Field::Contents),
                 message: "the conversation renders to an empty prompt".into(),
             });
         }
@@ -689,12 +678,9 @@ impl Engine for LlmEngine {
         }
         let limit = self.info.context_length as usize;
         if tokens.len() >= limit {
-            return Err(EngineError::InvalidRequest {
-                field: Some("contents".into()),
-                message: format!(
-                    "The input token count ({}) exceeds the maximum number of tokens allowed ({limit}).",
-                    tokens.len()
-                ),
+            return Err(EngineError::PromptTooLong {
+                tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
+                limit: u32::try_from(limit).unwrap_or(u32::MAX),
             });
         }
         let room = (limit - tokens.len()) as u32;
@@ -784,11 +770,11 @@ fn think_markers(tokenizer: &dyn Tokenizer) -> Option<ThinkMarkers> {
 fn template_error(e: TemplateError) -> EngineError {
     match e {
         TemplateError::Raised(m) => EngineError::InvalidRequest {
-            field: Some("contents".into()),
+            field: Some(Field::Contents),
             message: format!("the model's chat template refuses this conversation: {m}"),
         },
         TemplateError::Unsupported(m) => EngineError::InvalidRequest {
-            field: Some("contents".into()),
+            field: Some(Field::Contents),
             message: m,
         },
         other => EngineError::Internal(format!("chat template: {other}")),

@@ -286,7 +286,7 @@ impl Scheduler {
                 let _ = job
                     .events
                     .send(EngineEvent::Failed(EngineError::InvalidRequest {
-                        field: Some("generation_config.candidate_count".into()),
+                        field: Some(Field::CandidateCount),
                         message: format!(
                             "this server runs at most {} sequences at once",
                             self.runner.max_sequences()

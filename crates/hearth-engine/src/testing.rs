@@ -170,11 +170,9 @@ impl Engine for TestEngine {
         let prompt_tokens = count(&rendered);
         let limit = self.opts.info.context_length;
         if prompt_tokens >= limit {
-            return Err(EngineError::InvalidRequest {
-                field: Some("contents".into()),
-                message: format!(
-                    "The input token count ({prompt_tokens}) exceeds the maximum number of tokens allowed ({limit})."
-                ),
+            return Err(EngineError::PromptTooLong {
+                tokens: prompt_tokens,
+                limit,
             });
         }
         let max_tokens = req

@@ -292,8 +292,8 @@ async fn a_full_queue_is_overloaded_and_the_context_is_enforced() {
     assert!(overloaded, "a bounded queue answers Overloaded");
     let long = "x".repeat(300);
     match e.generate(request(&long)) {
-        Err(EngineError::InvalidRequest { message, .. }) => {
-            assert!(message.contains("exceeds the maximum number of tokens"))
+        Err(EngineError::PromptTooLong { tokens, limit }) => {
+            assert!(tokens >= limit, "{tokens} tokens, {limit} allowed")
         }
         other => panic!("expected a context error, got {:?}", other.map(|_| ())),
     }

@@ -3,7 +3,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hearth_engine::EngineError;
+use hearth_engine::{EngineError, Field};
 use hearth_wire::{DecodeError, ErrorBody, Status};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,17 +114,45 @@ impl From<DecodeError> for ApiError {
     }
 }
 
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> Self {
+/// Where a request part the engine names sits in a GenerateContentRequest
+/// (the one place engine terms become Gemini's). `schema`: the path of the
+/// field the request gave its schema in
+/// (`generation_config.response_schema` or `….response_json_schema`).
+pub fn field_path(f: Field, schema: &str) -> String {
+    match f {
+        Field::Contents => "contents".into(),
+        Field::TurnParts(i) => format!("contents[{i}].parts"),
+        Field::SystemInstruction => "system_instruction".into(),
+        Field::CandidateCount => "generation_config.candidate_count".into(),
+        Field::JsonOutput => "generation_config.response_mime_type".into(),
+        Field::Schema => schema.to_string(),
+        Field::FunctionCalling => "tool_config.function_calling_config".into(),
+        Field::AllowedFunctions => {
+            "tool_config.function_calling_config.allowed_function_names".into()
+        }
+        Field::MediaResolution => "generation_config.media_resolution".into(),
+    }
+}
+
+impl ApiError {
+    /// An engine error, its field named after the request's schema field.
+    pub fn from_engine(e: EngineError, schema: &str) -> Self {
         match e {
             EngineError::InvalidRequest {
                 field: Some(f),
                 message,
-            } => ApiError::field(&f, message),
+            } => ApiError::field(&field_path(f, schema), message),
             EngineError::InvalidRequest {
                 field: None,
                 message,
             } => ApiError::invalid(message),
+            // Google's words.
+            EngineError::PromptTooLong { tokens, limit } => ApiError::field(
+                "contents",
+                format!(
+                    "The input token count ({tokens}) exceeds the maximum number of tokens allowed ({limit})."
+                ),
+            ),
             EngineError::Overloaded(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
             EngineError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
             EngineError::Internal(m) => ApiError::internal(m),
@@ -132,16 +160,50 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        ApiError::from_engine(e, "generation_config.response_schema")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The engine names request parts in its own terms; here, and only
+    /// here, they become Gemini's field paths and wording.
+    #[test]
+    fn engine_fields_become_gemini_paths() {
+        let invalid = |f| EngineError::InvalidRequest {
+            field: Some(f),
+            message: "m".into(),
+        };
+        let json = "generation_config.response_json_schema";
+        let cases = [
+            (invalid(Field::TurnParts(2)), "generation_config.response_schema", "* GenerateContentRequest.contents[2].parts: m"),
+            (invalid(Field::Schema), json, "* GenerateContentRequest.generation_config.response_json_schema: m"),
+            (invalid(Field::Schema), "generation_config.response_schema", "* GenerateContentRequest.generation_config.response_schema: m"),
+            (invalid(Field::AllowedFunctions), json, "* GenerateContentRequest.tool_config.function_calling_config.allowed_function_names: m"),
+            (invalid(Field::CandidateCount), json, "* GenerateContentRequest.generation_config.candidate_count: m"),
+            (
+                EngineError::PromptTooLong { tokens: 9000, limit: 8192 },
+                json,
+                "* GenerateContentRequest.contents: The input token count (9000) exceeds the maximum number of tokens allowed (8192).",
+            ),
+        ];
+        for (e, schema, message) in cases {
+            let api = ApiError::from_engine(e, schema);
+            assert_eq!(api.code, StatusCode::BAD_REQUEST);
+            assert_eq!(api.message, message);
+        }
+    }
 
     #[test]
     fn engine_errors_map_to_google_statuses() {
         let cases = [
             (
                 EngineError::InvalidRequest {
-                    field: Some("contents".into()),
+                    field: Some(Field::Contents),
                     message: "m".into(),
                 },
                 400,

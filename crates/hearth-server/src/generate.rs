@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hearth_engine::{Engine, EngineError};
+use hearth_engine::Engine;
 use hearth_wire::{CountTokensRequest, CountTokensResponse, GenerateContentRequest};
 
 use crate::auth::CacheScope;
@@ -129,7 +129,7 @@ fn begin(
     let field = valid.schema_field;
     let events = engine
         .generate(valid.engine)
-        .map_err(|e| name_schema(e, field))?;
+        .map_err(|e| ApiError::from_engine(e, field))?;
     Ok((events, meta))
 }
 
@@ -148,21 +148,6 @@ fn start(
         candidate_count: valid.engine.candidate_count,
     };
     Ok((valid, meta))
-}
-
-/// The engine names a schema it cannot enforce `response_schema`; the
-/// request may have sent it as `response_json_schema`.
-fn name_schema(e: EngineError, field: &str) -> EngineError {
-    match e {
-        EngineError::InvalidRequest {
-            field: Some(f),
-            message,
-        } if f == "generation_config.response_schema" => EngineError::InvalidRequest {
-            field: Some(field.to_string()),
-            message,
-        },
-        other => other,
-    }
 }
 
 fn count_tokens(
