@@ -252,7 +252,7 @@ impl LlmEngine {
             if request.constraint.is_some() && blocked.is_none() {
                 return Err(EngineError::InvalidRequest {
                     field: Some(Field::JsonOutput),
-                    message: "a response schema cannot be combined with function calling; set toolConfig.functionCallingConfig.mode NONE or drop the schema".into(),
+                    message: "a response schema cannot be combined with function calling; turn calls off (mode NONE) or drop the schema".into(),
                 });
             }
             if let ToolChoice::Any(allowed) = &request.tool_choice {
@@ -263,7 +263,7 @@ impl LlmEngine {
                 if allowed.is_empty() {
                     return Err(EngineError::InvalidRequest {
                         field: Some(Field::AllowedFunctions),
-                        message: "allowedFunctionNames names no declared function".into(),
+                        message: "the allowed function names name no declared function".into(),
                     });
                 }
                 let g = self.call_grammar(&allowed)?;
@@ -650,7 +650,7 @@ impl Engine for LlmEngine {
             return Err(EngineError::InvalidRequest {
                 field: Some(Field::MediaResolution),
                 message: format!(
-                    "model '{}' reads each image at its projector's own resolution (a fixed number of tokens); mediaResolution cannot change it",
+                    "model '{}' reads each image at its projector's own resolution (a fixed number of tokens); a media resolution cannot change it",
                     self.info.id
                 ),
             });
