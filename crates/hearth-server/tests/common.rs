@@ -24,6 +24,18 @@ pub fn state_with(engines: Vec<Arc<dyn Engine>>, config: ServerConfig) -> AppSta
     AppState::new(ModelRegistry::new(engines), config)
 }
 
+/// Serves `state` on a loopback port of its own; returns the address.
+pub async fn serve_state(state: AppState) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app(state)).await;
+    });
+    addr
+}
+
 pub fn state() -> AppState {
     state_with(vec![engine(false)], ServerConfig::default())
 }

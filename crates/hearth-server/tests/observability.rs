@@ -17,13 +17,7 @@ async fn serve(config: ServerConfig) -> String {
         )))]),
         config,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, hearth_server::app(state)).await;
-    });
+    let addr = serve_state(state).await;
     format!("http://{addr}")
 }
 

@@ -33,13 +33,7 @@ async fn huge_bodies_do_not_hold_up_a_running_stream() {
             ..ServerConfig::default()
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, hearth_server::app(state)).await;
-    });
+    let addr = serve_state(state).await;
     let client = reqwest::Client::new();
     let resp = client
         .post(format!("http://{addr}{STREAM}"))
@@ -108,13 +102,7 @@ async fn a_large_body_gets_its_error_not_a_cut_connection() {
         )))]),
         ServerConfig::default(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, hearth_server::app(state)).await;
-    });
+    let addr = serve_state(state).await;
     let words = "lorem ipsum ".repeat(2 * 1024 * 1024);
     let body = json!({"contents": [user(&words)]}).to_string();
     for (path, status) in [

@@ -206,15 +206,7 @@ async fn a_failure_after_streaming_began_is_one_final_error_event() {
 }
 
 async fn serve(engine: Arc<TestEngine>) -> std::net::SocketAddr {
-    let st = state_with(vec![engine], ServerConfig::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, hearth_server::app(st)).await;
-    });
-    addr
+    serve_state(state_with(vec![engine], ServerConfig::default())).await
 }
 
 #[tokio::test]
