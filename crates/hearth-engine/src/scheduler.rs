@@ -296,14 +296,36 @@ impl Scheduler {
             }
             self.wait_for_room(n);
         }
+        // From here every candidate has a sequence: `free` holds at least n
+        // (checked, not assumed: a request never gets Started without a
+        // Finished or a Failed to follow).
+        let no_room = || {
+            EngineEvent::Failed(EngineError::Internal(
+                "An internal error has occurred: no free sequence for this request.".into(),
+            ))
+        };
+        if self.free.len() < n {
+            tracing::error!(
+                "admit: {} free sequences for {n} candidates",
+                self.free.len()
+            );
+            let _ = job.events.send(no_room());
+            return;
+        }
         let prompt = Arc::new(job.tokens);
         let mut media = job.media;
         // A prompt with media is prefilled whole, from position 0.
         let (first_seq, reused, mut share) = if media.is_some() {
-            let Some(seq) = self.take_lru() else { return };
+            let Some(seq) = self.take_lru() else {
+                let _ = job.events.send(no_room());
+                return;
+            };
             (seq, 0, None)
         } else {
-            let (seq, reused, share) = self.place(&prompt, job.request.cache_scope);
+            let Some((seq, reused, share)) = self.place(&prompt, job.request.cache_scope) else {
+                let _ = job.events.send(no_room());
+                return;
+            };
             let reused = if share.is_none() {
                 self.fill_tile(seq, prompt.len(), reused)
             } else {
@@ -322,7 +344,16 @@ impl Scheduler {
             let (seq, prefilled) = if c == 0 {
                 (first_seq, reused)
             } else {
-                let Some(seq) = self.take_lru() else { return };
+                let Some(seq) = self.take_lru() else {
+                    // Unreachable (n were free); the ones taken go back.
+                    for i in (0..self.active.len()).rev() {
+                        if self.active[i].events.same_channel(&job.events) {
+                            self.release(i);
+                        }
+                    }
+                    let _ = job.events.send(no_room());
+                    return;
+                };
                 (seq, 0)
             };
             self.scopes.insert(seq, job.request.cache_scope);
@@ -373,7 +404,7 @@ impl Scheduler {
     /// gives it to an emptied sequence: at once as far as its KV holds it,
     /// the rest as its prefill goes (the returned share). Returns the
     /// sequence, the reused token count and the share.
-    fn place(&mut self, prompt: &[i32], scope: u64) -> (u32, usize, Option<(u32, usize)>) {
+    fn place(&mut self, prompt: &[i32], scope: u64) -> Option<(u32, usize, Option<(u32, usize)>)> {
         let limit = prompt.len().saturating_sub(1);
         if self.share {
             let idle = self.free.iter().map(|seq| {
@@ -407,15 +438,15 @@ impl Scheduler {
                             // Computed anew instead: nothing is taken from src.
                             tracing::warn!("prefix copy {src}->{seq} failed: {e}");
                             self.runner.seq_remove(seq, 0, None);
-                            return (seq, 0, None);
+                            return Some((seq, 0, None));
                         }
                     }
-                    return (seq, ready, (ready < common).then_some((src, common)));
+                    return Some((seq, ready, (ready < common).then_some((src, common))));
                 }
             }
         }
-        let (seq, reused) = self.take_best_prefix(prompt, scope);
-        (seq, reused, None)
+        let (seq, reused) = self.take_best_prefix(prompt, scope)?;
+        Some((seq, reused, None))
     }
 
     /// The tokens idle sequence `seq` holds, if a request of `scope` may
@@ -459,7 +490,7 @@ impl Scheduler {
     /// `prompt` (at least one prompt token is always recomputed, for its
     /// logits), truncated to that prefix; else the least recently used one,
     /// emptied. Returns the sequence and the reused token count.
-    fn take_best_prefix(&mut self, prompt: &[i32], scope: u64) -> (u32, usize) {
+    fn take_best_prefix(&mut self, prompt: &[i32], scope: u64) -> Option<(u32, usize)> {
         let limit = prompt.len().saturating_sub(1);
         // Where sequences decode cheapest next to each other, a short match
         // (a chat template's header) does not outweigh a neighbour.
@@ -488,13 +519,13 @@ impl Scheduler {
                 let seq = self.free.remove(i);
                 let kept = self.kept.remove(&seq).unwrap_or_default();
                 if common == kept.len() || self.runner.seq_remove(seq, common as u32, None) {
-                    return (seq, common);
+                    return Some((seq, common));
                 }
                 // This cache cannot drop a suffix (e.g. sliding-window layers): start over.
                 self.runner.seq_remove(seq, 0, None);
-                (seq, 0)
+                Some((seq, 0))
             }
-            _ => (self.take_lru().unwrap_or(0), 0),
+            _ => Some((self.take_lru()?, 0)),
         }
     }
 
