@@ -64,6 +64,11 @@ fn draft(prompt: &[i32], generated: &[i32], max: usize) -> Vec<i32> {
 /// Where a request's events go.
 type Events = mpsc::UnboundedSender<EngineEvent>;
 
+/// Where a text prompt starts ([`Scheduler::place`]): its sequence, the
+/// prompt tokens it already holds, and the running sequence (with how many
+/// tokens) it takes the rest of its shared prefix from as that is computed.
+type Placed = (u32, usize, Option<(u32, usize)>);
+
 pub struct Job {
     pub tokens: Vec<i32>,
     /// The tokens of its images and documents.
@@ -404,7 +409,7 @@ impl Scheduler {
     /// gives it to an emptied sequence: at once as far as its KV holds it,
     /// the rest as its prefill goes (the returned share). Returns the
     /// sequence, the reused token count and the share.
-    fn place(&mut self, prompt: &[i32], scope: u64) -> Option<(u32, usize, Option<(u32, usize)>)> {
+    fn place(&mut self, prompt: &[i32], scope: u64) -> Option<Placed> {
         let limit = prompt.len().saturating_sub(1);
         if self.share {
             let idle = self.free.iter().map(|seq| {
