@@ -33,7 +33,6 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ import time
 import urllib.error
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import REPO, free_port, start_hearth
 
 
 def seeds(captures):
@@ -186,12 +185,6 @@ def send(base, path, query, data, timeout):
         return None, repr(e)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=10000)
@@ -216,16 +209,7 @@ def main():
            "--model", os.path.join(models, "gemma3v-f32.gguf"),
            "--mmproj", os.path.join(models, "gemma3v-mmproj-f32.gguf")]
     log = open(log_path, "wb")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(base + "/v1beta/models", timeout=2).read()
-            break
-        except Exception:
-            if server.poll() is not None:
-                sys.exit(f"hearth exited at startup; see {log_path}")
-            time.sleep(0.5)
+    server, base = start_hearth(cmd, log)
     print(f"fuzz: {len(seeds_)} captured requests as seeds, {args.requests} mutated requests, seed {args.seed}, "
           f"{args.workers} at once, against {base} (log {log_path})", flush=True)
 

@@ -29,7 +29,6 @@ import json
 import os
 import random
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,13 +36,7 @@ import time
 import urllib.parse
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from common import REPO, free_port, start_hearth
 
 
 def req(method, url, data=None, headers=None, timeout=60):
@@ -93,19 +86,8 @@ def slow_send(url, data, stop):
 
 
 def start_server(hearth, port, files, log):
-    p = subprocess.Popen([hearth, "serve", "--port", str(port), "--files-dir", files,
-                          "--model", os.path.join(REPO, "testdata", "models", "llama3-f16.gguf")],
-                         stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(base + "/v1beta/models", timeout=2).read()
-            return p, base
-        except Exception:
-            if p.poll() is not None:
-                raise SystemExit("hearth exited at startup")
-            time.sleep(0.25)
-    raise SystemExit("hearth did not start")
+    return start_hearth([hearth, "serve", "--port", str(port), "--files-dir", files,
+                         "--model", os.path.join(REPO, "testdata", "models", "llama3-f16.gguf")], log)
 
 
 def list_files(base):

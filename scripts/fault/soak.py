@@ -19,15 +19,13 @@ between the first round and the end.
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import REPO, free_port, start_hearth
 
 
 def rss_kib(pid):
@@ -36,12 +34,6 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
@@ -61,16 +53,7 @@ def main():
     if args.model:
         cmd += ["--model", args.model]
     log = open(log_path, "wb")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(1200):
-        try:
-            urllib.request.urlopen(base + "/v1beta/models", timeout=2).read()
-            break
-        except Exception:
-            if server.poll() is not None:
-                sys.exit(f"hearth exited at startup; see {log_path}")
-            time.sleep(0.5)
+    server, base = start_hearth(cmd, log)
 
     samples = []  # (seconds since start, kib)
     stop = threading.Event()

@@ -53,7 +53,7 @@ impl State {
 
     /// The error as the stream's last event, after whatever was held.
     fn error(&mut self, err: ApiError) -> Bytes {
-        let held = self.builder.drain();
+        let held = self.builder.flush();
         let mut out = self.chunks(held).to_vec();
         out.extend_from_slice(&self.frame(err.json()));
         out.extend_from_slice(&self.close());

@@ -400,18 +400,9 @@ impl ChunkBuilder {
         self.finished >= self.meta.candidate_count
     }
 
-    /// What is still held when the stream breaks off (sent before the error).
-    pub fn drain(&mut self) -> Vec<GenerateContentResponse> {
-        let held: Vec<(u32, CandidateState)> =
-            std::mem::take(&mut self.pending).into_iter().collect();
-        held.into_iter()
-            .filter(|(_, p)| !p.parts.is_empty())
-            .map(|(i, p)| self.chunk(i, p))
-            .collect()
-    }
-
     /// One chunk per candidate with pending parts (what the events pushed
-    /// since the last flush showed); logprobs go with their text.
+    /// since the last flush showed, also what is held when a stream breaks
+    /// off before an error); logprobs go with their text.
     pub fn flush(&mut self) -> Vec<GenerateContentResponse> {
         let ready: Vec<u32> = self
             .pending
