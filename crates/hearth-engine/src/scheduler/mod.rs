@@ -3,7 +3,16 @@
 //! in chunks, all in one multi-sequence decode. New requests join between
 //! steps; a request whose receiver is gone is dropped and its KV freed.
 
-use std::collections::HashMap;
+//!
+//! It is four parts: this loop (admission, the step, sampling); the owner
+//! of KV sequence ids and their kept prefixes (`slots`, invariants checked
+//! on every move); the pure step planner that picks the prompt tokens of a
+//! step (`plan`); and the per-candidate output pipeline (`emit`).
+
+mod emit;
+mod plan;
+mod slots;
+
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -11,11 +20,13 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::contract::*;
-use crate::output::{CallScanner, Dialect, Output, OutputPlan, Piece, ToolPlan};
+use crate::output::{CallScanner, OutputPlan};
 use crate::replies::ReplyMemory;
 use crate::runner::{BatchToken, MediaPrompt, Runner, Tokenizer, MEDIA_POSITION};
-use crate::sampler::{log_sum_exp, Sampled, Sampler};
+use crate::sampler::{Sampled, Sampler};
 use crate::text::{StopMatcher, Utf8Assembler};
+use emit::{pick, Context, Sequence};
+use slots::Slots;
 
 /// A tokenized request on its way to the engine thread.
 /// Most tokens a sequence jumps forward in one step.
@@ -102,96 +113,22 @@ pub struct SchedulerConfig {
     pub speculate: bool,
 }
 
-/// One candidate being generated, on its own KV sequence.
-struct Sequence {
-    seq: u32,
-    candidate: u32,
-    /// Prompt tokens (shared by the candidates of a job).
-    prompt: Arc<Vec<i32>>,
-    /// Prompt tokens already in the KV cache.
-    prefilled: usize,
-    /// Positions (prompt and generated) in the KV cache.
-    in_kv: usize,
-    /// Waits for the first candidate's prefill, then forks from it.
-    fork_of: Option<u32>,
-    /// A prompt with media, not prefilled yet (the runner prefills it whole).
-    media: Option<MediaPrompt>,
-    /// `(source, n)`: the active sequence `source` is prefilling the first
-    /// `n` tokens of this prompt too; they enter this sequence as they enter
-    /// the source (one computation, shared KV cells), and this sequence's own
-    /// prefill waits until it holds them.
-    share: Option<(u32, usize)>,
-    generated: Vec<i32>,
-    /// The sampled token not yet decoded.
-    next: Option<i32>,
-    /// Tokens the grammar forced after `next` (jump-forward), accepted and
-    /// shown already: decoded with it in one step, logits for the last only.
-    ahead: Vec<i32>,
-    /// Speculation: steps to go without drafting, and drafts rejected in a
-    /// row (each doubles the wait, so text that quotes nothing costs little).
-    spec_wait: u32,
-    spec_misses: u32,
-    /// The next draft's length: doubles when a draft is taken whole, falls
-    /// back to what was taken (at least `DRAFT_MIN`) otherwise.
-    spec_len: usize,
-    sampler: Sampler,
-    output: Output,
-    utf8: Utf8Assembler,
-    thought_utf8: Utf8Assembler,
-    stops: StopMatcher,
-    /// Function calls cut out of the answer, when functions are declared.
-    calls: Option<(CallScanner, ToolPlan)>,
-    /// Leading whitespace of the thought / of the answer after a thought is dropped.
-    thought_started: bool,
-    answer_started: bool,
-    /// The reply held thoughts or calls (its text is not the plain decoding of its ids).
-    not_plain: bool,
-    /// The answer text sent so far.
-    shown: String,
-    usage: CandidateUsage,
-    max_tokens: u32,
-    logprobs: bool,
-    events: mpsc::UnboundedSender<EngineEvent>,
-    /// The scheduler's step count when it was admitted (prefill aging).
-    admitted: u64,
-}
-
-impl Sequence {
-    fn pos(&self) -> u32 {
-        (self.prefilled + self.generated.len()) as u32
-    }
-}
-
 struct Scheduler {
     runner: Box<dyn Runner>,
     tokenizer: Arc<dyn Tokenizer>,
     config: SchedulerConfig,
+    /// The running candidates, each on a busy sequence of `slots`.
     active: Vec<Sequence>,
-    /// Idle sequences, least recently used first. Their KV is kept: a new
-    /// request that shares a token prefix with one of them reuses it.
-    free: Vec<u32>,
-    /// Tokens held in the KV cache of each idle sequence.
-    kept: HashMap<u32, Vec<i32>>,
-    /// Whose tokens each sequence holds ([`GenerateRequest::cache_scope`]):
-    /// a prefix is reused only within one scope.
-    scopes: HashMap<u32, u64>,
+    /// Every sequence id, idle or busy.
+    slots: Slots,
     /// The runner shares KV cells between sequences: a new prompt may take
     /// its prefix from any active sequence ([`Runner::shares_prefixes`]).
     share: bool,
-    /// Sequences that decode together should have consecutive ids
-    /// ([`Runner::prefers_consecutive_sequences`]).
-    consecutive: bool,
     /// Steps run so far.
     steps: u64,
     /// Logits of the row being sampled (reused).
     row: Vec<f32>,
 }
-
-/// A prefix match this much longer outweighs taking a sequence next to the
-/// running ones ([`Runner::prefers_consecutive_sequences`]): prefilling 32
-/// tokens costs about what one more micro-batch per step costs over a
-/// short reply.
-const PREFIX_OVER_NEIGHBOURS: usize = 32;
 
 /// The engine thread's loop; returns when every engine handle is dropped.
 pub fn run(
@@ -200,19 +137,18 @@ pub fn run(
     config: SchedulerConfig,
     jobs: &std_mpsc::Receiver<Job>,
 ) {
-    let free = (0..runner.max_sequences()).collect();
+    let slots = Slots::new(
+        runner.max_sequences(),
+        runner.prefers_consecutive_sequences(),
+    );
     let share = runner.shares_prefixes();
-    let consecutive = runner.prefers_consecutive_sequences();
     let mut s = Scheduler {
         runner,
         tokenizer,
         config,
         active: Vec::new(),
-        free,
-        kept: HashMap::new(),
-        scopes: HashMap::new(),
+        slots,
         share,
-        consecutive,
         steps: 0,
         row: Vec::new(),
     };
@@ -224,7 +160,7 @@ pub fn run(
                 Err(_) => return,
             }
         }
-        while !s.free.is_empty() {
+        while s.slots.idle() > 0 {
             match jobs.try_recv() {
                 Ok(job) => s.take_job(job),
                 Err(_) => break,
@@ -270,8 +206,8 @@ impl Scheduler {
     /// Publishes what is running and how full the KV cache is.
     fn report(&self) {
         let running = self.active.iter().filter(|s| s.candidate == 0).count() as u64;
-        let cells: usize = self.active.iter().map(|s| s.in_kv).sum::<usize>()
-            + self.kept.values().map(Vec::len).sum::<usize>();
+        let cells: usize =
+            self.active.iter().map(|s| s.in_kv).sum::<usize>() + self.slots.kept_cells();
         let capacity = self.runner.kv_capacity().max(1) as f64;
         let stats = &self.config.stats;
         stats.running.store(running, Ordering::Relaxed);
@@ -285,7 +221,7 @@ impl Scheduler {
     /// waits for the next step: the job stays first in line).
     fn admit(&mut self, job: Job) {
         let n = job.request.candidate_count.max(1) as usize;
-        if self.free.len() < n {
+        if self.slots.idle() < n {
             // Not enough sequences now: fail fast only if it can never fit.
             if n > self.runner.max_sequences() as usize {
                 let _ = job
@@ -301,7 +237,7 @@ impl Scheduler {
             }
             self.wait_for_room(n);
         }
-        // From here every candidate has a sequence: `free` holds at least n
+        // From here every candidate has a sequence: at least n are idle
         // (checked, not assumed: a request never gets Started without a
         // Finished or a Failed to follow).
         let no_room = || {
@@ -309,10 +245,10 @@ impl Scheduler {
                 "An internal error has occurred: no free sequence for this request.".into(),
             ))
         };
-        if self.free.len() < n {
+        if self.slots.idle() < n {
             tracing::error!(
                 "admit: {} free sequences for {n} candidates",
-                self.free.len()
+                self.slots.idle()
             );
             let _ = job.events.send(no_room());
             return;
@@ -321,7 +257,7 @@ impl Scheduler {
         let mut media = job.media;
         // A prompt with media is prefilled whole, from position 0.
         let (first_seq, reused, mut share) = if media.is_some() {
-            let Some(seq) = self.take_lru() else {
+            let Some(seq) = self.slots.take_lru(self.runner.as_mut()) else {
                 let _ = job.events.send(no_room());
                 return;
             };
@@ -349,7 +285,7 @@ impl Scheduler {
             let (seq, prefilled) = if c == 0 {
                 (first_seq, reused)
             } else {
-                let Some(seq) = self.take_lru() else {
+                let Some(seq) = self.slots.take_lru(self.runner.as_mut()) else {
                     // Unreachable (n were free); the ones taken go back.
                     for i in (0..self.active.len()).rev() {
                         if self.active[i].events.same_channel(&job.events) {
@@ -361,7 +297,7 @@ impl Scheduler {
                 };
                 (seq, 0)
             };
-            self.scopes.insert(seq, job.request.cache_scope);
+            self.slots.set_scope(seq, job.request.cache_scope);
             self.active.push(Sequence {
                 seq,
                 candidate: c,
@@ -412,16 +348,12 @@ impl Scheduler {
     fn place(&mut self, prompt: &[i32], scope: u64) -> Option<Placed> {
         let limit = prompt.len().saturating_sub(1);
         if self.share {
-            let idle = self.free.iter().map(|seq| {
-                let kept = self.reusable(*seq, scope);
-                kept.iter().zip(prompt).take_while(|(a, b)| a == b).count()
-            });
-            let idle_best = idle.max().unwrap_or(0).min(limit);
+            let idle_best = self.slots.best_idle_prefix(prompt, scope).min(limit);
             let active = self
                 .active
                 .iter()
                 .filter(|s| s.fork_of.is_none() && s.media.is_none() && s.share.is_none())
-                .filter(|s| self.scopes.get(&s.seq).copied().unwrap_or(0) == scope)
+                .filter(|s| self.slots.scope(s.seq) == scope)
                 .map(|s| {
                     let held = s.prompt.len().max(s.in_kv);
                     let common = s
@@ -437,7 +369,7 @@ impl Scheduler {
                 })
                 .max_by_key(|&(_, common, ready)| (common, ready));
             if let Some((src, common, ready)) = active.filter(|a| a.1 > idle_best) {
-                if let Some(seq) = self.take_lru() {
+                if let Some(seq) = self.slots.take_lru(self.runner.as_mut()) {
                     if ready > 0 {
                         if let Err(e) = self.runner.seq_copy(src, seq, 0, Some(ready as u32)) {
                             // Computed anew instead: nothing is taken from src.
@@ -450,17 +382,10 @@ impl Scheduler {
                 }
             }
         }
-        let (seq, reused) = self.take_best_prefix(prompt, scope)?;
+        let (seq, reused) = self
+            .slots
+            .take_best_prefix(prompt, scope, self.runner.as_mut())?;
         Some((seq, reused, None))
-    }
-
-    /// The tokens idle sequence `seq` holds, if a request of `scope` may
-    /// reuse them (none otherwise).
-    fn reusable(&self, seq: u32, scope: u64) -> &[i32] {
-        if self.scopes.get(&seq).copied().unwrap_or(0) != scope {
-            return &[];
-        }
-        self.kept.get(&seq).map_or(&[][..], Vec::as_slice)
     }
 
     /// A prompt continuing a cached prefix with fewer new tokens than the
@@ -491,93 +416,46 @@ impl Scheduler {
         }
     }
 
-    /// Takes the idle sequence sharing the longest token prefix with
-    /// `prompt` (at least one prompt token is always recomputed, for its
-    /// logits), truncated to that prefix; else the least recently used one,
-    /// emptied. Returns the sequence and the reused token count.
-    fn take_best_prefix(&mut self, prompt: &[i32], scope: u64) -> Option<(u32, usize)> {
-        let limit = prompt.len().saturating_sub(1);
-        // Where sequences decode cheapest next to each other, a short match
-        // (a chat template's header) does not outweigh a neighbour.
-        let bucket = if self.consecutive {
-            PREFIX_OVER_NEIGHBOURS
-        } else {
-            usize::MAX
-        };
-        let best = self
-            .free
-            .iter()
-            .enumerate()
-            .map(|(i, &seq)| {
-                let kept = self.reusable(seq, scope);
-                let common = kept.iter().zip(prompt).take_while(|(a, b)| a == b).count();
-                let common = common.min(limit);
-                (
-                    i,
-                    common,
-                    (common / bucket, self.neighbours(seq), common, i),
-                )
-            })
-            .max_by_key(|&(_, _, key)| key);
-        match best {
-            Some((i, common, _)) if common > 0 => {
-                let seq = self.free.remove(i);
-                let kept = self.kept.remove(&seq).unwrap_or_default();
-                if common == kept.len() || self.runner.seq_remove(seq, common as u32, None) {
-                    return Some((seq, common));
-                }
-                // This cache cannot drop a suffix (e.g. sliding-window layers): start over.
-                self.runner.seq_remove(seq, 0, None);
-                Some((seq, 0))
-            }
-            _ => Some((self.take_lru()?, 0)),
-        }
-    }
-
-    /// How many of `seq`'s two neighbouring ids are running, where that
-    /// matters ([`Runner::prefers_consecutive_sequences`]); else 0.
-    fn neighbours(&self, seq: u32) -> usize {
-        if !self.consecutive {
-            return 0;
-        }
-        let running = |q: Option<u32>| q.is_some_and(|q| self.active.iter().any(|s| s.seq == q));
-        usize::from(running(seq.checked_sub(1))) + usize::from(running(seq.checked_add(1)))
-    }
-
-    /// The least recently used idle sequence, emptied; where sequences
-    /// decode cheapest next to each other, the least recently used of those
-    /// with the most running neighbours.
-    fn take_lru(&mut self) -> Option<u32> {
-        let i = self
-            .free
-            .iter()
-            .enumerate()
-            .max_by_key(|&(i, &seq)| (self.neighbours(seq), std::cmp::Reverse(i)))?
-            .0;
-        self.take_free(i)
-    }
-
-    /// Idle sequence `free[i]`, emptied.
-    fn take_free(&mut self, i: usize) -> Option<u32> {
-        if i >= self.free.len() {
-            return None;
-        }
-        let seq = self.free.remove(i);
-        if self.kept.remove(&seq).is_some_and(|k| !k.is_empty()) {
-            self.runner.seq_remove(seq, 0, None);
-        }
-        Some(seq)
-    }
-
     /// Runs steps until `n` sequences are free.
     fn wait_for_room(&mut self, n: usize) {
-        while self.free.len() < n && !self.active.is_empty() {
+        while self.slots.idle() < n && !self.active.is_empty() {
             self.step();
         }
     }
 
     /// One multi-sequence decode, then sampling for every sequence that got logits.
     fn step(&mut self) {
+        self.run_step();
+        if cfg!(debug_assertions) {
+            self.check();
+        }
+    }
+
+    /// The running candidates hold exactly the busy sequences, one each;
+    /// what they wait for (a fork's source, a shared prefix's source) runs.
+    fn check(&self) {
+        self.slots.check();
+        let mut held: Vec<u32> = self.active.iter().map(|s| s.seq).collect();
+        held.sort_unstable();
+        let busy: Vec<u32> = self.slots.busy().collect();
+        assert_eq!(held, busy, "running candidates and busy sequences differ");
+        for s in &self.active {
+            for src in s.fork_of.iter().chain(s.share.iter().map(|(src, _)| src)) {
+                assert!(
+                    self.active.iter().any(|a| a.seq == *src),
+                    "sequence {} waits for {src}, which does not run",
+                    s.seq
+                );
+            }
+            assert!(
+                s.in_kv <= s.prompt.len() + s.generated.len() + 1 + DRAFT_MAX + JUMP_MAX,
+                "sequence {} holds more than it was given",
+                s.seq
+            );
+        }
+    }
+
+    fn run_step(&mut self) {
         self.steps += 1;
         self.drop_cancelled();
         self.settle_shares();
@@ -588,21 +466,11 @@ impl Scheduler {
         let mut batch = Vec::new();
         // (active index, batch index) of the rows whose logits are sampled.
         let mut wants: Vec<(usize, usize)> = Vec::new();
-        // Every decoding stream advances by one token, and prompts are
-        // prefilled alongside: at most `prefill_chunk` prompt tokens a step
-        // while anything else runs (else up to the runner's batch), short
-        // prompts first. A step then stays short, for the streams and for
-        // prompts arriving during it, and prompts that arrive together get
-        // their first tokens a few at a time instead of all after one long
-        // step. On a CPU a prompt token costs about what a decoded token
-        // costs, so smaller steps lose next to nothing. Measured with
-        // SmolLM2-135M at 32 streams (2 requests each): time to first token
-        // p50 0.9-1.0 s with 128 prompt tokens a step against 1.6 s when
-        // short prompts went whole up to 512; on the 1B at 8 mixed streams,
-        // p99 for short prompts 5.2 s with chunks of 128, 10.4 s with 512.
+        // Every decoding stream advances by one token (drafts and forced
+        // tokens with it); prompts fill the rest as `plan::prefill` says.
         let decoding = self.active.iter().filter(|s| s.next.is_some()).count();
         let mut budget = self.runner.max_batch();
-        let mut long_budget = if self.active.len() > 1 {
+        let long_budget = if self.active.len() > 1 {
             self.config.prefill_chunk
         } else {
             usize::MAX
@@ -663,98 +531,54 @@ impl Scheduler {
                 budget = budget.saturating_sub(n);
             }
         }
-        // Prompts are prefilled shortest first (the time to first token of
-        // short prompts does not wait for long ones), except that the part
-        // of a prompt that other prompts wait for (their shared prefix) goes
-        // first of all: those waiting then hold it (tagged onto the source's
-        // tokens in this very batch) and their own part follows in turn.
-        // A sequence's tokens stay in position order.
-        let waiters: Vec<(usize, u32, usize)> = self
+        let prompts: Vec<plan::PromptState> = self
             .active
             .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.share.map(|(src, n)| (i, src, n)))
+            .map(|s| plan::PromptState {
+                seq: s.seq,
+                len: s.prompt.len(),
+                prefilled: s.prefilled,
+                ready: s.next.is_none() && s.fork_of.is_none() && s.media.is_none(),
+                share: s.share,
+                waited: self.steps - s.admitted,
+            })
             .collect();
-        // (active index, most tokens to take)
-        let mut order: Vec<(usize, usize)> = Vec::new();
-        let mut rest: Vec<usize> = Vec::new();
-        for (i, s) in self.active.iter().enumerate() {
-            if s.share.is_some() {
-                continue;
-            }
-            if let Some(need) = waiters.iter().filter(|w| w.1 == s.seq).map(|w| w.2).max() {
-                order.push((i, need.saturating_sub(s.prefilled)));
-            }
-            rest.push(i);
-        }
-        // Shortest remaining first, aged: each step a prompt has waited
-        // counts as one chunk done, so a long prompt is not starved by short
-        // ones that keep arriving.
-        let (steps, chunk) = (self.steps, self.config.prefill_chunk);
-        let remaining = |i: &usize| {
-            let s = &self.active[*i];
-            let waited = usize::try_from(steps - s.admitted).unwrap_or(usize::MAX);
-            s.prompt
-                .len()
-                .saturating_sub(s.prefilled)
-                .saturating_sub(waited.saturating_mul(chunk))
-        };
-        rest.extend(waiters.iter().map(|w| w.0));
-        rest.sort_by_key(remaining);
-        order.extend(rest.into_iter().map(|i| (i, usize::MAX)));
+        let takes = plan::prefill(
+            &prompts,
+            plan::Budget {
+                tokens: budget,
+                room: max_batch.saturating_sub(batch.len()),
+                long: long_budget,
+                chunk: self.config.prefill_chunk,
+            },
+        );
         // (batch index, other sequence) of the tokens shared with waiters.
         let mut also: Vec<(usize, u32)> = Vec::new();
-        for (i, cap) in order {
-            let s = &self.active[i];
-            if s.next.is_some()
-                || s.fork_of.is_some()
-                || s.media.is_some()
-                || s.share.is_some()
-                || s.prefilled >= s.prompt.len()
-                || budget == 0
-            {
-                continue;
-            }
-            let remaining = s.prompt.len() - s.prefilled;
-            let mut take = remaining
-                .min(cap)
-                .min(budget)
-                .min(self.runner.max_batch().saturating_sub(batch.len()));
-            if cap == usize::MAX {
-                take = take.min(long_budget);
-            }
-            long_budget = long_budget.saturating_sub(take);
-            if take == 0 {
-                continue;
-            }
-            let (seq, start, base) = (s.seq, s.prefilled, batch.len());
-            for k in 0..take {
-                let pos = start + k;
+        for t in takes {
+            let s = &mut self.active[t.index];
+            debug_assert_eq!(s.prefilled, t.start, "the plan starts where the prompt is");
+            let base = batch.len();
+            for pos in t.start..t.start + t.take {
                 let last = pos + 1 == s.prompt.len();
                 if last {
-                    wants.push((i, batch.len()));
+                    wants.push((t.index, batch.len()));
                 }
                 batch.push(BatchToken {
                     token: s.prompt[pos],
                     pos: pos as u32,
-                    seq,
+                    seq: s.seq,
                     logits: last,
                 });
             }
-            let s = &mut self.active[i];
-            s.prefilled += take;
-            s.in_kv += take;
-            budget -= take;
-            for &(w, src, n) in &waiters {
+            s.prefilled += t.take;
+            s.in_kv += t.take;
+            for (w, end) in t.shared {
                 let b = &mut self.active[w];
-                if src != seq || b.prefilled != start {
-                    continue;
-                }
-                let end = (start + take).min(n);
-                also.extend((start..end).map(|pos| (base + pos - start, b.seq)));
+                debug_assert_eq!(b.prefilled, t.start, "a waiter holds what precedes");
+                also.extend((b.prefilled..end).map(|pos| (base + pos - t.start, b.seq)));
                 b.prefilled = end;
                 b.in_kv = end;
-                if end >= n {
+                if b.share.is_some_and(|(_, n)| end >= n) {
                     b.share = None;
                 }
             }
@@ -938,7 +762,7 @@ impl Scheduler {
             return true;
         }
         let token = picked.token;
-        if let Some(done) = self.take(i, picked) {
+        if let Some(done) = self.accept(i, picked) {
             return done;
         }
         let room = self.jump_room();
@@ -959,7 +783,7 @@ impl Scheduler {
                 logprob: 0.0,
                 top: Vec::new(),
             };
-            if let Some(done) = self.take(i, picked) {
+            if let Some(done) = self.accept(i, picked) {
                 return done;
             }
             self.active[i].ahead.push(t);
@@ -982,7 +806,7 @@ impl Scheduler {
             let picked = pick(&mut self.active[i], &mut row);
             let token = picked.token;
             let hit = draft.get(r) == Some(&token);
-            if let Some(done) = self.take(i, picked) {
+            if let Some(done) = self.accept(i, picked) {
                 finished = Some(done);
                 if hit {
                     kept += 1;
@@ -1038,83 +862,14 @@ impl Scheduler {
         per_seq.saturating_sub(1).min(JUMP_MAX)
     }
 
-    /// Accepts one token into sequence `i`'s output, shows its text, counts
-    /// it; `Some(finished)` when the sequence ends here.
-    fn take(&mut self, i: usize, picked: Sampled) -> Option<bool> {
-        let tokenizer = self.tokenizer.clone();
-        let seq_ctx = self.config.seq_ctx;
-        let replies = self.config.replies.clone();
-        let s = &mut self.active[i];
-        if tokenizer.is_end(picked.token) && !s.output.thinking() {
-            return Some(finish(s, FinishReason::Stop, Some(&replies)));
-        }
-        let accepted = s.output.accept(picked.token);
-        s.generated.push(picked.token);
-        match accepted.kind {
-            TextKind::Thought => {
-                s.usage.thought_tokens += 1;
-                s.not_plain = true;
-            }
-            TextKind::Answer => s.usage.output_tokens += 1,
-        }
-        let lp = if s.logprobs && accepted.kind == TextKind::Answer {
-            let tl = |(t, l): (i32, f32)| TokenLogprob {
-                token: String::from_utf8_lossy(&tokenizer.token_bytes(t)).into_owned(),
-                token_id: t,
-                logprob: l,
-            };
-            vec![StepLogprobs {
-                chosen: tl((picked.token, picked.logprob)),
-                top: picked.top.into_iter().map(tl).collect(),
-            }]
-        } else {
-            Vec::new()
+    /// Sequence `i` takes a token ([`Sequence::accept`]).
+    fn accept(&mut self, i: usize, picked: Sampled) -> Option<bool> {
+        let ctx = Context {
+            tokenizer: self.tokenizer.as_ref(),
+            seq_ctx: self.config.seq_ctx,
+            replies: self.config.replies.as_ref(),
         };
-        let bytes = tokenizer.token_bytes(picked.token);
-        let mut stopped = false;
-        if accepted.kind == TextKind::Thought {
-            if !accepted.markup {
-                let mut text = s.thought_utf8.push(&bytes);
-                if !s.thought_started {
-                    text = text.trim_start().to_string();
-                    s.thought_started = !text.is_empty();
-                }
-                if !text.is_empty() && !send_text(s, TextKind::Thought, text, 1, Vec::new()) {
-                    return Some(true);
-                }
-            } else if !s.output.thinking() {
-                // The thought closed: what it held back (a cut UTF-8 sequence) goes now.
-                let rest = s.thought_utf8.finish();
-                if !rest.trim().is_empty() && !send_text(s, TextKind::Thought, rest, 0, Vec::new())
-                {
-                    return Some(true);
-                }
-            }
-        } else {
-            let text = s.utf8.push(&bytes);
-            let out = s.stops.push(&text);
-            stopped = out.stopped;
-            match emit_answer(s, out.text, lp) {
-                Emit::Ok => {}
-                Emit::Closed => return Some(true),
-                Emit::Malformed => {
-                    return Some(finish(s, FinishReason::MalformedFunctionCall, None))
-                }
-            }
-        }
-        if stopped {
-            s.stops = StopMatcher::new(Vec::new());
-            s.utf8 = Utf8Assembler::default();
-            return Some(finish(s, FinishReason::Stop, None));
-        }
-        if s.output.constraint_done() {
-            // Only an end may follow a complete constrained answer.
-            return Some(finish(s, FinishReason::Stop, None));
-        }
-        if s.generated.len() as u32 >= s.max_tokens || s.pos() >= seq_ctx {
-            return Some(finish(s, FinishReason::MaxTokens, Some(&replies)));
-        }
-        None
+        self.active[i].accept(picked, &ctx)
     }
 
     fn drop_cancelled(&mut self) {
@@ -1142,13 +897,7 @@ impl Scheduler {
             .take(s.in_kv)
             .copied()
             .collect();
-        if kept.is_empty() {
-            self.runner.seq_remove(s.seq, 0, None);
-        } else {
-            self.runner.seq_remove(s.seq, kept.len() as u32, None);
-        }
-        self.kept.insert(s.seq, kept);
-        self.free.push(s.seq);
+        self.slots.give_back(s.seq, kept, self.runner.as_mut());
     }
 
     /// A failed decode: the requests with a sequence in it fail (with the
@@ -1181,173 +930,13 @@ impl Scheduler {
             s.in_kv = 0;
             self.release(i);
         }
-        for seq in self.kept.drain().map(|(seq, _)| seq).collect::<Vec<_>>() {
-            self.runner.seq_remove(seq, 0, None);
-        }
+        self.slots.forget_kept(self.runner.as_mut());
     }
-}
-
-/// What became of answer text.
-enum Emit {
-    Ok,
-    /// The receiver is gone.
-    Closed,
-    /// A function call did not parse (or named an undeclared function).
-    Malformed,
-}
-
-/// Sends one delta; false when the receiver is gone.
-/// The next token as plain decoding picks it: a forced one (markers), or a
-/// sample from the masked logits.
-fn pick(s: &mut Sequence, logits: &mut [f32]) -> Sampled {
-    match s.output.forced() {
-        Some(t) => {
-            let log_z = log_sum_exp(logits);
-            Sampled {
-                token: t,
-                logprob: logits
-                    .get(t as usize)
-                    .map_or(f32::NEG_INFINITY, |l| l - log_z),
-                top: Vec::new(),
-            }
-        }
-        None => {
-            s.output.mask(logits);
-            s.sampler.sample(&s.generated, logits)
-        }
-    }
-}
-
-fn send_text(
-    s: &mut Sequence,
-    kind: TextKind,
-    text: String,
-    tokens: u32,
-    logprobs: Vec<StepLogprobs>,
-) -> bool {
-    if kind == TextKind::Answer {
-        s.shown.push_str(&text);
-    }
-    s.events
-        .send(EngineEvent::Delta {
-            candidate: s.candidate,
-            kind,
-            text,
-            tokens,
-            logprobs,
-        })
-        .is_ok()
-}
-
-/// Answer text: function calls cut out and parsed, the rest sent as text.
-fn emit_answer(s: &mut Sequence, text: String, lp: Vec<StepLogprobs>) -> Emit {
-    let pieces = match s.calls.as_mut() {
-        Some((scanner, _)) => scanner.push(&text),
-        None => vec![Piece::Text(text)],
-    };
-    emit_pieces(s, pieces, lp, 1)
-}
-
-/// Sends pieces of answer text; the first delta carries `tokens`.
-fn emit_pieces(
-    s: &mut Sequence,
-    pieces: Vec<Piece>,
-    mut lp: Vec<StepLogprobs>,
-    mut tokens: u32,
-) -> Emit {
-    let had_tokens = tokens;
-    for piece in pieces {
-        match piece {
-            Piece::Text(mut text) => {
-                if !s.answer_started && s.not_plain {
-                    text = text.trim_start().to_string();
-                }
-                if text.is_empty() {
-                    continue;
-                }
-                s.answer_started = true;
-                if !send_text(s, TextKind::Answer, text, tokens, std::mem::take(&mut lp)) {
-                    return Emit::Closed;
-                }
-                tokens = 0;
-            }
-            Piece::Call(raw) => {
-                let Some((_, plan)) = s.calls.as_ref() else {
-                    continue;
-                };
-                s.not_plain = true;
-                match plan.dialect.parse(&raw) {
-                    // A JSON answer that is no call at all is text.
-                    None if plan.dialect == Dialect::Json && !raw.contains("\"name\"") => {
-                        s.answer_started = true;
-                        if !send_text(s, TextKind::Answer, raw, tokens, std::mem::take(&mut lp)) {
-                            return Emit::Closed;
-                        }
-                        tokens = 0;
-                    }
-                    Some((name, args)) if plan.names.contains(&name) => {
-                        let ev = EngineEvent::ToolCall {
-                            candidate: s.candidate,
-                            id: None,
-                            name,
-                            args,
-                        };
-                        if s.events.send(ev).is_err() {
-                            return Emit::Closed;
-                        }
-                    }
-                    _ => return Emit::Malformed,
-                }
-            }
-        }
-    }
-    if tokens == had_tokens
-        && !lp.is_empty()
-        && !send_text(s, TextKind::Answer, String::new(), tokens, lp)
-    {
-        return Emit::Closed;
-    }
-    Emit::Ok
-}
-
-/// Flushes held text and reports the end of a candidate. Always true.
-/// `replies`: where a plain reply (no thought, no call, not cut by a stop
-/// sequence) leaves its ids under the exact text the client received.
-fn finish(s: &mut Sequence, mut reason: FinishReason, replies: Option<&ReplyMemory>) -> bool {
-    let thought = s.thought_utf8.finish();
-    if !thought.trim().is_empty() {
-        let _ = send_text(s, TextKind::Thought, thought, 0, Vec::new());
-    }
-    let tail = s.utf8.finish();
-    let mut text = s.stops.push(&tail).text;
-    text.push_str(&s.stops.finish());
-    if reason != FinishReason::MalformedFunctionCall {
-        let mut pieces = match s.calls.as_mut() {
-            Some((scanner, _)) => scanner.push(&text),
-            None => vec![Piece::Text(text)],
-        };
-        if let Some((scanner, _)) = s.calls.as_mut() {
-            pieces.extend(scanner.finish());
-        }
-        if let Emit::Malformed = emit_pieces(s, pieces, Vec::new(), 0) {
-            reason = FinishReason::MalformedFunctionCall;
-        }
-    }
-    if let Some(replies) = replies {
-        if !s.not_plain && reason != FinishReason::MalformedFunctionCall && !s.shown.is_empty() {
-            replies.remember(s.shown.clone(), s.generated.clone());
-        }
-    }
-    let _ = s.events.send(EngineEvent::Finished {
-        candidate: s.candidate,
-        reason,
-        usage: s.usage,
-    });
-    true
 }
 
 #[cfg(all(test, feature = "testing"))]
 mod tests {
+    use super::slots::PREFIX_OVER_NEIGHBOURS;
     use super::*;
     use crate::test_runner::{ByteRunner, ByteTokenizer, END};
 
@@ -1356,7 +945,7 @@ mod tests {
         let shared = runner.shared_tokens.clone();
         let s = Scheduler {
             share: runner.shares_prefixes(),
-            consecutive: runner.prefers_consecutive_sequences(),
+            slots: Slots::new(sequences, runner.prefers_consecutive_sequences()),
             steps: 0,
             row: Vec::new(),
             runner: Box::new(runner),
@@ -1370,9 +959,6 @@ mod tests {
                 speculate: true,
             },
             active: Vec::new(),
-            free: (0..sequences).collect(),
-            kept: HashMap::new(),
-            scopes: HashMap::new(),
         };
         (s, shared)
     }
@@ -1461,7 +1047,7 @@ mod tests {
         let runs = runner.runs.clone();
         let (mut s, _) = scheduler(sequences, 16);
         s.share = false;
-        s.consecutive = true;
+        s.slots = Slots::new(sequences, true);
         s.runner = Box::new(runner);
         (s, runs)
     }
