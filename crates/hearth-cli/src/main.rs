@@ -161,6 +161,17 @@ struct ServeArgs {
     /// the threads that stream replies [default: the number of cores].
     #[arg(long, env = "HEARTH_PREP_WORKERS", value_parser = clap::value_parser!(u32).range(1..=256))]
     prep_workers: Option<u32>,
+    /// generateContent / streamGenerateContent / countTokens requests served
+    /// at once (a stream until its last event); beyond it, 429.
+    #[arg(long, env = "HEARTH_MAX_CONCURRENT_REQUESTS", default_value_t = 512,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_requests: u32,
+    /// Seconds a generateContent / streamGenerateContent / countTokens
+    /// request may take before it is answered 504 DEADLINE_EXCEEDED (a
+    /// stream: ended with that error); a client's X-Server-Timeout can only
+    /// shorten it. 0: no server deadline.
+    #[arg(long, env = "HEARTH_REQUEST_TIMEOUT_SECS", default_value_t = 600)]
+    request_timeout_secs: u64,
     /// Where uploaded files (Files API) are kept [default: the platform data
     /// directory, e.g. ~/.local/share/hearth/files].
     #[arg(long, env = "HEARTH_FILES_DIR")]
@@ -260,6 +271,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         prep_workers: args
             .prep_workers
             .map_or_else(|| ServerConfig::default().prep_workers, |n| n as usize),
+        max_concurrent_requests: args.max_concurrent_requests as usize,
+        request_timeout: (args.request_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(args.request_timeout_secs)),
     };
     hearth_server::check_bind(&addr, &config, args.allow_unauthenticated)
         .map_err(anyhow::Error::msg)?;

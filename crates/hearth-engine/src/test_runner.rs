@@ -1,12 +1,19 @@
-//! A deterministic byte-level runner for tests of the scheduler: token ids
-//! are bytes (0..=255), 256 is the end token. The "model" remembers, per
-//! sequence, the token at every position, and its logits are a hash of the
-//! sequence's whole history: so a wrong position, a bad KV copy or a leaked
-//! sequence changes the output, exactly as with a real model.
+//! A deterministic byte-level runner for tests of the scheduler and of the
+//! layers above the engine: token ids are bytes (0..=255), 256 is the end
+//! token, and a few special tokens stand for chat markup. The "model"
+//! remembers, per sequence, the token at every position, and its logits are
+//! a hash of the sequence's whole history: so a wrong position, a bad KV copy
+//! or a leaked sequence changes the output, exactly as with a real model.
+//!
+//! After a [`MODEL_TURN`] token it behaves as a chat model: its answer grows
+//! likelier to end with every token it writes, and a thought it was made to
+//! open ([`THINK_OPEN`], forced by the engine) closes by itself after a few
+//! tokens.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::runner::*;
 
@@ -14,7 +21,19 @@ pub const END: i32 = 256;
 /// One token for the text "ab": the tokenizer always merges it, the model
 /// never emits it (so re-tokenizing a reply can differ from what was generated).
 pub const AB: i32 = 257;
-pub const VOCAB: usize = 258;
+/// `<think>` and `</think>`: a thinking model's markup.
+pub const THINK_OPEN: i32 = 258;
+pub const THINK_CLOSE: i32 = 259;
+/// `<|model|>`: the model's turn starts; what follows is its answer.
+pub const MODEL_TURN: i32 = 260;
+pub const VOCAB: usize = 261;
+
+/// The special tokens and their texts.
+const SPECIAL: [(i32, &str); 3] = [
+    (THINK_OPEN, "<think>"),
+    (THINK_CLOSE, "</think>"),
+    (MODEL_TURN, "<|model|>"),
+];
 
 pub struct ByteTokenizer {
     meta: ModelMeta,
@@ -42,7 +61,14 @@ impl Tokenizer for ByteTokenizer {
         let mut out = Vec::new();
         let bytes = text.as_bytes();
         let mut i = 0;
-        while i < bytes.len() {
+        'next: while i < bytes.len() {
+            for (t, text) in SPECIAL {
+                if bytes[i..].starts_with(text.as_bytes()) {
+                    out.push(t);
+                    i += text.len();
+                    continue 'next;
+                }
+            }
             if bytes[i..].starts_with(b"ab") {
                 out.push(AB);
                 i += 2;
@@ -57,10 +83,16 @@ impl Tokenizer for ByteTokenizer {
         if token == AB {
             return b"ab".to_vec();
         }
+        if let Some((_, text)) = SPECIAL.iter().find(|(t, _)| *t == token) {
+            return text.as_bytes().to_vec();
+        }
         u8::try_from(token).map(|b| vec![b]).unwrap_or_default()
     }
     fn is_end(&self, token: i32) -> bool {
         token == END
+    }
+    fn is_special(&self, token: i32) -> bool {
+        SPECIAL.iter().any(|(t, _)| *t == token)
     }
 }
 
@@ -87,6 +119,12 @@ pub struct ByteRunner {
     pub panic_on: Option<i32>,
     /// Every `seq_copy` fails after copying half of the source.
     pub fail_copies: bool,
+    /// Never score the end token: answers run to their token limit.
+    pub endless: bool,
+    /// A pause in every decode (to observe streaming and cancellation).
+    pub delay: Duration,
+    /// Tokens decoded so far, over all sequences.
+    pub decoded: Arc<AtomicUsize>,
 }
 
 impl ByteRunner {
@@ -104,10 +142,13 @@ impl ByteRunner {
             query_tile: None,
             panic_on: None,
             fail_copies: false,
+            endless: false,
+            delay: Duration::ZERO,
+            decoded: Arc::default(),
         }
     }
 
-    fn logits_for(history: &[Option<i32>]) -> Vec<f32> {
+    fn logits_for(history: &[Option<i32>], endless: bool) -> Vec<f32> {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for t in history {
             let t = t.unwrap_or(-1);
@@ -123,7 +164,30 @@ impl ByteRunner {
                 >> 40;
             row[b as usize] = (x as f32 / (1u64 << 24) as f32) * 4.0 - 2.0;
         }
-        row[END as usize] = -4.0 + 0.25 * history.len() as f32;
+        let since = |token: i32| {
+            history
+                .iter()
+                .rposition(|t| *t == Some(token))
+                .map(|at| history.len() - at - 1)
+        };
+        row[END as usize] = match since(MODEL_TURN) {
+            // No chat turn: the end grows likelier with the whole history.
+            None => -4.0 + 0.25 * history.len() as f32,
+            Some(answer) => match (since(THINK_OPEN), since(THINK_CLOSE)) {
+                // In a thought: it closes after a few tokens, it never ends.
+                (Some(open), close) if open < answer && close.is_none_or(|c| c > open) => {
+                    row[THINK_CLOSE as usize] = -3.0 + open as f32;
+                    -100.0
+                }
+                (_, close) => {
+                    let n = close.filter(|&c| c < answer).unwrap_or(answer);
+                    -3.0 + 0.5 * n as f32
+                }
+            },
+        };
+        if endless {
+            row[END as usize] = -100.0;
+        }
         row
     }
 }
@@ -145,6 +209,10 @@ impl Runner for ByteRunner {
                 "test runner: token {p} in a batch"
             );
         }
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+        self.decoded.fetch_add(batch.len(), Ordering::Relaxed);
         self.batch_sizes.push(batch.len());
         let mut seqs: Vec<u32> = batch.iter().map(|t| t.seq).collect();
         seqs.sort_unstable();
@@ -169,7 +237,7 @@ impl Runner for ByteRunner {
                         t.seq
                     )));
                 }
-                self.rows.push(Self::logits_for(hist));
+                self.rows.push(Self::logits_for(hist, self.endless));
             } else {
                 self.rows.push(Vec::new());
             }

@@ -12,6 +12,7 @@ use hearth_engine::Engine;
 use hearth_wire::{CountTokensRequest, CountTokensResponse, GenerateContentRequest};
 
 use crate::auth::CacheScope;
+use crate::budget::Deadline;
 use crate::convert::{self, CandidateSet, FileParts, ResponseMeta, ValidRequest};
 use crate::documents::read_documents;
 use crate::files::resolve::file_parts;
@@ -24,6 +25,7 @@ pub async fn dispatch(
     State(state): State<AppState>,
     Path((version, segment)): Path<(String, String)>,
     scope: Option<axum::Extension<CacheScope>>,
+    deadline: Option<axum::Extension<Deadline>>,
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -110,6 +112,7 @@ pub async fn dispatch(
                 convert::ChunkBuilder::new(meta),
                 framing,
                 state.metrics.meter(&id),
+                deadline.map(|d| d.0 .0),
             ))
         }
     }

@@ -39,6 +39,12 @@ pub struct ServerConfig {
     /// rendering, tokenization, grammar compilation, image decoding), on
     /// blocking threads rather than the async workers that stream replies.
     pub prep_workers: usize,
+    /// Model-method requests served at once (streams until their last
+    /// event); beyond it a request is answered 429 RESOURCE_EXHAUSTED.
+    pub max_concurrent_requests: usize,
+    /// The server's deadline for a model-method request (a client's
+    /// `X-Server-Timeout` can only shorten it); None: only the client's.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +55,8 @@ impl Default for ServerConfig {
             max_body_bytes: 140 * 1024 * 1024,
             max_inflight_body_bytes: 1024 * 1024 * 1024,
             prep_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_concurrent_requests: 512,
+            request_timeout: Some(std::time::Duration::from_secs(600)),
         }
     }
 }
@@ -62,6 +70,8 @@ pub struct AppState {
     pub files: Option<Arc<Store>>,
     /// Request-body bytes still free to hold, in KiB ([`budget`]).
     pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Model-method requests that may run at once ([`budget`]).
+    pub requests: Arc<tokio::sync::Semaphore>,
     /// Reads PDF parts in worker processes; `None`: PDF parts are a 400.
     pub documents: Option<hearth_document::Reader>,
     /// Permits to prepare a request ([`AppState::prepare`]).
@@ -74,12 +84,14 @@ impl AppState {
     pub fn new(registry: ModelRegistry, config: ServerConfig) -> Self {
         let budget = config.max_inflight_body_bytes.max(config.max_body_bytes);
         let workers = config.prep_workers.max(1);
+        let requests = config.max_concurrent_requests.max(1);
         AppState {
             registry: Arc::new(registry),
             config: Arc::new(config),
             files: None,
             documents: None,
             body_budget: Arc::new(tokio::sync::Semaphore::new(budget.div_ceil(1024))),
+            requests: Arc::new(tokio::sync::Semaphore::new(requests)),
             prep: Arc::new(tokio::sync::Semaphore::new(workers)),
             metrics: Arc::default(),
         }
@@ -142,7 +154,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            budget::hold_body_bytes,
+            budget::limit,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -29,6 +29,8 @@ struct State {
     framing: Framing,
     sent: usize,
     done: bool,
+    /// The request's deadline ([`crate::budget`]).
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl State {
@@ -74,7 +76,15 @@ impl State {
             if self.done {
                 return None;
             }
-            let Some(ev) = self.events.recv().await else {
+            let next = match self.deadline {
+                Some(d) => match tokio::time::timeout_at(d, self.events.recv()).await {
+                    Ok(ev) => ev,
+                    // The generation is cancelled as the stream is dropped.
+                    Err(_) => return Some(self.error(crate::budget::deadline_exceeded())),
+                },
+                None => self.events.recv().await,
+            };
+            let Some(ev) = next else {
                 if self.builder.complete() {
                     return Some(self.close());
                 }
@@ -117,6 +127,7 @@ pub fn response(
     builder: ChunkBuilder,
     framing: Framing,
     meter: Meter,
+    deadline: Option<tokio::time::Instant>,
 ) -> Response {
     let state = State {
         events,
@@ -125,6 +136,7 @@ pub fn response(
         framing,
         sent: 0,
         done: false,
+        deadline,
     };
     let body = stream::unfold(state, |mut st| async move {
         let bytes = st.next().await?;

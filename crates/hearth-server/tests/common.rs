@@ -1,11 +1,11 @@
-//! Shared helpers: an app over deterministic test engines, and oneshot calls.
+//! Shared helpers: an app over the real engine on a byte-level test model, and oneshot calls.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use hearth_engine::testing::{TestEngine, TestEngineOptions};
+use hearth_engine::testing::{ByteEngine, ByteEngineOptions};
 use hearth_engine::Engine;
 use hearth_server::{app, AppState, ModelRegistry, ServerConfig};
 use http_body_util::BodyExt;
@@ -14,10 +14,11 @@ use tower::ServiceExt;
 
 pub const MODEL: &str = "tiny-test";
 
-pub fn engine(thinking: bool) -> Arc<TestEngine> {
-    let mut opts = TestEngineOptions::named(MODEL);
-    opts.info.capabilities.thinking = thinking;
-    Arc::new(TestEngine::new(opts))
+/// The real engine over the byte-level test model.
+pub fn engine(thinking: bool) -> Arc<ByteEngine> {
+    let mut opts = ByteEngineOptions::named(MODEL);
+    opts.thinking = thinking;
+    Arc::new(opts.start())
 }
 
 pub fn state_with(engines: Vec<Arc<dyn Engine>>, config: ServerConfig) -> AppState {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::StreamExt;
-use hearth_engine::testing::{TestEngine, TestEngineOptions};
+use hearth_engine::testing::ByteEngineOptions;
 use hearth_server::{AppState, ModelRegistry, ServerConfig};
 use serde_json::json;
 
@@ -22,12 +22,11 @@ const COUNT: &str = "/v1beta/models/tiny-test:countTokens";
 /// and the stream would stop for as long.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_bodies_do_not_hold_up_a_running_stream() {
-    let mut opts = TestEngineOptions::named(MODEL);
+    let mut opts = ByteEngineOptions::named(MODEL);
     opts.token_delay = Duration::from_millis(40);
     opts.endless = true;
-    opts.info.context_length = 1 << 30;
     let state = AppState::new(
-        ModelRegistry::new(vec![Arc::new(TestEngine::new(opts))]),
+        ModelRegistry::new(vec![Arc::new(opts.start())]),
         ServerConfig {
             prep_workers: 2,
             ..ServerConfig::default()
@@ -97,9 +96,7 @@ async fn huge_bodies_do_not_hold_up_a_running_stream() {
 #[tokio::test]
 async fn a_large_body_gets_its_error_not_a_cut_connection() {
     let state = AppState::new(
-        ModelRegistry::new(vec![Arc::new(TestEngine::new(TestEngineOptions::named(
-            MODEL,
-        )))]),
+        ModelRegistry::new(vec![engine(false)]),
         ServerConfig::default(),
     );
     let addr = serve_state(state).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::*;
-use hearth_engine::testing::{TestEngine, TestEngineOptions};
+use hearth_engine::testing::{ByteEngine, ByteEngineOptions};
 use hearth_engine::*;
 use hearth_server::ServerConfig;
 use serde_json::{json, Value};
@@ -19,12 +19,9 @@ const UNARY: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
 #[tokio::test]
 async fn sse_chunks_follow_the_sdk_rules_and_match_the_unary_reply() {
     // Tokens paced as an engine's steps are: each goes out in its own chunk.
-    let mut opts = TestEngineOptions::named(MODEL);
+    let mut opts = ByteEngineOptions::named(MODEL);
     opts.token_delay = Duration::from_millis(3);
-    let st = state_with(
-        vec![Arc::new(TestEngine::new(opts))],
-        ServerConfig::default(),
-    );
+    let st = state_with(vec![Arc::new(opts.start())], ServerConfig::default());
     let body =
         json!({"contents": [user("Explain how AI works")], "generationConfig": {"temperature": 0}});
     let r = call(&st, "POST", STREAM, Some(body.clone())).await;
@@ -69,9 +66,18 @@ async fn sse_chunks_follow_the_sdk_rules_and_match_the_unary_reply() {
             .as_str()
             .expect("text")
     );
+    // The unary call, second, reuses the stream's prompt from the KV cache.
+    let mut usage = unary["usageMetadata"].clone();
+    let cached = usage
+        .as_object_mut()
+        .and_then(|u| u.remove("cachedContentTokenCount"));
+    assert!(cached.is_some(), "the repeated prompt is cached: {usage}");
+    if let Some(u) = usage.as_object_mut() {
+        u.remove("cacheTokensDetails");
+    }
     assert_eq!(
         chunks.last().expect("last")["usageMetadata"],
-        unary["usageMetadata"],
+        usage,
         "final usage equals the unary usage"
     );
 }
@@ -117,11 +123,13 @@ async fn streamed_thoughts_candidates_and_errors_before_streaming() {
     );
     let r = call(&st, "POST", STREAM, Some(json!({"contents": [user("why")], "generationConfig": {"candidateCount": 2, "temperature": 1}}))).await;
     let chunks = sse_events(&r.text);
-    let finished: Vec<i64> = chunks
+    let mut finished: Vec<i64> = chunks
         .iter()
         .filter(|c| c["candidates"][0].get("finishReason").is_some())
         .map(|c| c["candidates"][0]["index"].as_i64().expect("index"))
         .collect();
+    // Candidates end in the order they finish.
+    finished.sort_unstable();
     assert_eq!(
         finished,
         vec![0, 1],
@@ -180,7 +188,7 @@ impl Engine for FailingEngine {
 
 #[tokio::test]
 async fn a_failure_after_streaming_began_is_one_final_error_event() {
-    let info = TestEngineOptions::named("broken").info;
+    let info = ByteEngineOptions::named("broken").start().info().clone();
     let st = state_with(vec![Arc::new(FailingEngine(info))], ServerConfig::default());
     let r = call(&st, "POST", STREAM, Some(json!({"contents": [user("a")]}))).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -205,16 +213,16 @@ async fn a_failure_after_streaming_began_is_one_final_error_event() {
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
 }
 
-async fn serve(engine: Arc<TestEngine>) -> std::net::SocketAddr {
+async fn serve(engine: Arc<ByteEngine>) -> std::net::SocketAddr {
     serve_state(state_with(vec![engine], ServerConfig::default())).await
 }
 
 #[tokio::test]
 async fn real_socket_sse_streams_incrementally() {
-    let mut opts = TestEngineOptions::named(MODEL);
+    let mut opts = ByteEngineOptions::named(MODEL);
     opts.token_delay = Duration::from_millis(30);
     opts.endless = true;
-    let addr = serve(Arc::new(TestEngine::new(opts))).await;
+    let addr = serve(Arc::new(opts.start())).await;
     let client = reqwest::Client::new();
     let resp = client
         .post(format!("http://{addr}{STREAM}"))
@@ -248,10 +256,10 @@ async fn real_socket_sse_streams_incrementally() {
 #[tokio::test]
 async fn the_first_token_is_sent_before_the_second_is_made() {
     let delay = Duration::from_millis(1000);
-    let mut opts = TestEngineOptions::named(MODEL);
+    let mut opts = ByteEngineOptions::named(MODEL);
     opts.token_delay = delay;
     opts.endless = true;
-    let addr = serve(Arc::new(TestEngine::new(opts))).await;
+    let addr = serve(Arc::new(opts.start())).await;
     let sent = std::time::Instant::now();
     let resp = reqwest::Client::new()
         .post(format!("http://{addr}{STREAM}"))
@@ -275,30 +283,41 @@ async fn the_first_token_is_sent_before_the_second_is_made() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_cancels_its_generation() {
-    let mut opts = TestEngineOptions::named(MODEL);
+    let mut opts = ByteEngineOptions::named(MODEL);
     opts.token_delay = Duration::from_millis(20);
     opts.endless = true;
-    let engine = Arc::new(TestEngine::new(opts));
+    let engine = Arc::new(opts.start());
     let addr = serve(engine.clone()).await;
     for url in [STREAM, UNARY] {
-        let before = engine.cancelled();
+        let before = engine.decoded();
         let client = reqwest::Client::new();
         let req = client
             .post(format!("http://{addr}{url}"))
             .json(&json!({"contents": [user("go on forever")], "generationConfig": {"maxOutputTokens": 1000}}))
             .timeout(Duration::from_millis(300))
             .send();
-        let _ = req.await.map(drop);
+        // The stream's client leaves after its first chunk; the unary
+        // one at its 300 ms timeout.
+        if let Ok(resp) = req.await {
+            use futures_util::StreamExt;
+            let _ = resp.bytes_stream().next().await;
+        }
         drop(client);
+        // The generation ran while the client waited, and stops once it
+        // left: nothing is decoded any more.
         let mut waited = 0;
-        while engine.cancelled() == before && waited < 100 {
+        while engine.stats().running > 0 && waited < 100 {
             tokio::time::sleep(Duration::from_millis(20)).await;
             waited += 1;
         }
         assert_eq!(
-            engine.cancelled(),
-            before + 1,
-            "{url}: generation stopped after the client left"
+            engine.stats().running,
+            0,
+            "{url}: the generation still runs after the client left"
         );
+        let decoded = engine.decoded();
+        assert!(decoded > before, "{url}: the generation never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(engine.decoded(), decoded, "{url}: tokens are still decoded");
     }
 }

@@ -1,22 +1,23 @@
-//! An in-process hearth server on a loopback port, over deterministic test
-//! engines, and scripted servers for the client's own rules.
+//! An in-process hearth server on a loopback port, over the real engine on a
+//! byte-level test model, and scripted servers for the client's own rules.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
 use hearth_client::Client;
-use hearth_engine::testing::{TestEngine, TestEngineOptions};
+use hearth_engine::testing::ByteEngineOptions;
 use hearth_engine::Engine;
 use hearth_server::{app, AppState, ModelRegistry, ServerConfig};
 
 pub const MODEL: &str = "tiny-test";
 
-/// A test engine producing a token every 2 ms, as a real engine's steps
-/// do: a stream then has one chunk per token (what is ready goes together).
+/// The real engine over the byte-level test model, a step every 2 ms as a
+/// real engine's steps take time: a stream then has one chunk per token
+/// (what is ready goes together).
 pub fn engine(id: &str) -> Arc<dyn Engine> {
-    let mut opts = TestEngineOptions::named(id);
+    let mut opts = ByteEngineOptions::named(id);
     opts.token_delay = std::time::Duration::from_millis(2);
-    Arc::new(TestEngine::new(opts))
+    Arc::new(opts.start())
 }
 
 /// Serves `router` on 127.0.0.1:<free port>; returns the base URL.
