@@ -206,6 +206,25 @@ pub struct GenerateRequest {
     /// tenant never learns through `cachedContentTokenCount` or time to
     /// first token what another sent. 0: the shared scope.
     pub cache_scope: u64,
+    /// Where the engine's log lines about this request go: the server's
+    /// request span, so that they carry its request id.
+    pub span: LogSpan,
+}
+
+/// A tracing span carried with a request; it takes no part in comparisons.
+#[derive(Debug, Clone)]
+pub struct LogSpan(pub tracing::Span);
+
+impl Default for LogSpan {
+    fn default() -> Self {
+        LogSpan(tracing::Span::none())
+    }
+}
+
+impl PartialEq for LogSpan {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Prompt {
@@ -239,6 +258,7 @@ impl GenerateRequest {
             tool_choice: ToolChoice::Auto,
             media_resolution: None,
             cache_scope: 0,
+            span: LogSpan::default(),
         }
     }
 }

@@ -129,6 +129,7 @@ fn begin(
 ) -> Result<(hearth_engine::EventStream, ResponseMeta), ApiError> {
     let (mut valid, meta) = start(engine, req, model, files)?;
     valid.engine.cache_scope = scope;
+    valid.engine.span = hearth_engine::LogSpan(tracing::Span::current());
     let field = valid.schema_field;
     let events = engine
         .generate(valid.engine)

@@ -113,7 +113,9 @@ impl AppState {
             .acquire_owned()
             .await
             .map_err(|_| ApiError::internal("the request pool is closed"))?;
-        match tokio::task::spawn_blocking(work).await {
+        // The work logs under the request's span (its id) on that thread too.
+        let span = tracing::Span::current();
+        match tokio::task::spawn_blocking(move || span.in_scope(work)).await {
             Ok(r) => r,
             Err(e) if e.is_panic() => {
                 tracing::error!("preparing a request panicked: {e}");

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::stream;
 use hearth_engine::EventStream;
 use hearth_wire::GenerateContentResponse;
+use tracing::Instrument;
 
 use crate::convert::ChunkBuilder;
 use crate::metrics::Meter;
@@ -31,6 +32,10 @@ struct State {
     done: bool,
     /// The request's deadline ([`crate::budget`]).
     deadline: Option<tokio::time::Instant>,
+    /// The request's id and log span: the body is written after its
+    /// handler returned, outside the request's task.
+    request_id: Option<String>,
+    span: tracing::Span,
 }
 
 impl State {
@@ -57,7 +62,9 @@ impl State {
     fn error(&mut self, err: ApiError) -> Bytes {
         let held = self.builder.flush();
         let mut out = self.chunks(held).to_vec();
-        out.extend_from_slice(&self.frame(err.json()));
+        tracing::warn!("the stream ends with an error: {err}");
+        let json = crate::trace::in_request(self.request_id.as_deref(), || err.json());
+        out.extend_from_slice(&self.frame(json));
         out.extend_from_slice(&self.close());
         Bytes::from(out)
     }
@@ -137,10 +144,16 @@ pub fn response(
         sent: 0,
         done: false,
         deadline,
+        request_id: crate::trace::current_id(),
+        span: tracing::Span::current(),
     };
-    let body = stream::unfold(state, |mut st| async move {
-        let bytes = st.next().await?;
-        Some((Ok::<Bytes, Infallible>(bytes), st))
+    let body = stream::unfold(state, |mut st| {
+        let span = st.span.clone();
+        async move {
+            let bytes = st.next().await?;
+            Some((Ok::<Bytes, Infallible>(bytes), st))
+        }
+        .instrument(span)
     });
     let content_type = match framing {
         Framing::Sse => "text/event-stream",

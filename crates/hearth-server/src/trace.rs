@@ -23,6 +23,15 @@ pub(crate) fn current_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// Runs `f` as part of request `id` (for what is made outside the
+/// request's task, such as a stream's later events).
+pub(crate) fn in_request<R>(id: Option<&str>, f: impl FnOnce() -> R) -> R {
+    match id {
+        Some(id) => REQUEST_ID.sync_scope(id.to_string(), f),
+        None => f(),
+    }
+}
+
 /// A client's id is kept when it is 1 to 64 of `[A-Za-z0-9._-]`.
 fn client_id(req: &Request) -> Option<String> {
     let v = req.headers().get("x-request-id")?.to_str().ok()?;

@@ -170,3 +170,35 @@ async fn every_response_has_a_request_id_and_errors_carry_it() {
         .expect("get");
     assert_ne!(other.headers()["x-request-id"].to_str().expect("id"), id);
 }
+
+/// An error that ends a stream after its head went out (here its deadline)
+/// names the request too, though the body is written outside the handler.
+#[tokio::test]
+async fn a_mid_stream_error_carries_the_request_id() {
+    let mut opts = hearth_engine::testing::ByteEngineOptions::named(MODEL);
+    opts.token_delay = std::time::Duration::from_millis(20);
+    opts.endless = true;
+    let state = AppState::new(
+        ModelRegistry::new(vec![std::sync::Arc::new(opts.start())]),
+        ServerConfig::default(),
+    );
+    let base = format!("http://{}", serve_state(state).await);
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{base}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
+        ))
+        .header("x-request-id", "stream-7")
+        .header("x-server-timeout", "0.5")
+        .json(&json!({"contents": [user("go on")]}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.headers()["x-request-id"], "stream-7");
+    let events = sse_events(&r.text().await.expect("body"));
+    let last = events.last().expect("an event");
+    assert_eq!(last["error"]["status"], "DEADLINE_EXCEEDED", "{last}");
+    assert_eq!(
+        last["error"]["details"],
+        json!([{"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId": "stream-7"}])
+    );
+}

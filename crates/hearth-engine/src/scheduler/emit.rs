@@ -76,6 +76,8 @@ pub(super) struct Sequence {
     pub(super) events: mpsc::UnboundedSender<EngineEvent>,
     /// The scheduler's step count when it was admitted (prefill aging).
     pub(super) admitted: u64,
+    /// Its request's log span (the server's request id).
+    pub(super) span: tracing::Span,
 }
 
 impl Sequence {

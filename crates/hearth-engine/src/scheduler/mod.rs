@@ -220,6 +220,9 @@ impl Scheduler {
     /// Takes a job if there are sequences for all its candidates (else it
     /// waits for the next step: the job stays first in line).
     fn admit(&mut self, job: Job) {
+        // What is logged here is logged under the request's id.
+        let span = job.request.span.0.clone();
+        let _in_request = span.enter();
         let n = job.request.candidate_count.max(1) as usize;
         if self.slots.idle() < n {
             // Not enough sequences now: fail fast only if it can never fit.
@@ -334,6 +337,7 @@ impl Scheduler {
                 logprobs: job.request.logprobs.is_some(),
                 events: job.events.clone(),
                 admitted: self.steps,
+                span: span.clone(),
             });
         }
     }
@@ -645,7 +649,9 @@ impl Scheduler {
                             .seq_copy(src, b.seq, b.prefilled as u32, Some(to as u32))
                     {
                         // It prefills the rest itself, from what it holds.
-                        tracing::warn!("prefix copy {src}->{} failed: {e}", b.seq);
+                        b.span.in_scope(|| {
+                            tracing::warn!("prefix copy {src}->{} failed: {e}", b.seq)
+                        });
                         if !self.runner.seq_remove(b.seq, b.prefilled as u32, None) {
                             self.runner.seq_remove(b.seq, 0, None);
                             b.prefilled = 0;
@@ -678,7 +684,9 @@ impl Scheduler {
             self.active[j].fork_of = None;
             if let Err(e) = self.runner.seq_copy(src, dst, 0, None) {
                 // This candidate prefills the prompt itself, in later steps.
-                tracing::warn!("fork copy {src}->{dst} failed: {e}");
+                self.active[j]
+                    .span
+                    .in_scope(|| tracing::warn!("fork copy {src}->{dst} failed: {e}"));
                 self.runner.seq_remove(dst, 0, None);
                 continue;
             }
@@ -752,7 +760,8 @@ impl Scheduler {
         if let Some(e) = s.output.failure() {
             // The grammar engine's own words (parser state, forced bytes) stay
             // in the server log: they say nothing useful to a client.
-            tracing::error!("constrained decoding failed: {e}");
+            s.span
+                .in_scope(|| tracing::error!("constrained decoding failed: {e}"));
             let _ = s
                 .events
                 .send(EngineEvent::Failed(EngineError::Internal(
@@ -924,6 +933,7 @@ impl Scheduler {
             }
             let s = &mut self.active[i];
             if !told.iter().any(|e| e.same_channel(&s.events)) {
+                s.span.in_scope(|| tracing::error!("{err}"));
                 let _ = s.events.send(EngineEvent::Failed(err.clone()));
                 told.push(s.events.clone());
             }

@@ -155,8 +155,9 @@ pub fn validate(
             constraint: cfg.constraint,
             tool_choice,
             media_resolution: cfg.media_resolution,
-            // Set by the handler from the request's API key.
+            // Set by the handler from the request's API key and span.
             cache_scope: 0,
+            span: hearth_engine::LogSpan::default(),
         },
         include_thoughts: cfg.include_thoughts,
         response_logprobs: cfg.logprobs.is_some(),
