@@ -545,7 +545,7 @@ GEMMA4_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<|turn>", "<tu
                    "<tool_response|>", '<|"|>']
 
 
-def build_gemma4_tokenizer(d: Path) -> dict:
+def build_gemma4_tokenizer(d: Path, extra_specials: tuple[str, ...] = ()) -> dict:
     """BPE over '▁'-escaped text with byte fallback <0xXX> (transformers' GemmaTokenizer layout, which
     is what llama.cpp's 'gemma4' tokenizer model implements). Trained with newline runs split off,
     because llama.cpp splits on newline runs before BPE while HF does not (so no merge may mix them)."""
@@ -561,20 +561,21 @@ def build_gemma4_tokenizer(d: Path) -> dict:
     ])
     bytes_ = [f"<0x{b:02X}>" for b in range(256)]
     base = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
-    trainer = trainers.BpeTrainer(vocab_size=1024 - (len(GEMMA4_SPECIALS) - 5), min_frequency=1,
+    specials = GEMMA4_SPECIALS + [s for s in extra_specials if s not in GEMMA4_SPECIALS]
+    trainer = trainers.BpeTrainer(vocab_size=1024 - (len(specials) - 5), min_frequency=1,
                                   show_progress=False, special_tokens=base + bytes_)
     t.train_from_iterator([l + "\n" for l in corpus_lines()], trainer=trainer)
     tj = json.loads(t.to_str())
     vocab = tj["model"]["vocab"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in tj["model"]["merges"]]
-    extra = [s for s in GEMMA4_SPECIALS if s not in base]
+    extra = [s for s in specials if s not in base]
     for s in extra:
         vocab[s] = len(vocab)
     tok = GemmaTokenizer(vocab=vocab, merges=merges, chat_template=GEMMA4_TEMPLATE, model_max_length=2048,
                          extra_special_tokens=extra, add_bos_token=True, add_eos_token=False)
     tok.save_pretrained(str(d))
     finish_tokenizer_config(d)
-    ids = {s: vocab[s] for s in GEMMA4_SPECIALS}
+    ids = {s: vocab[s] for s in specials}
     return dict(vocab_size=len(vocab), bos=ids["<bos>"], eos=ids["<eos>"],
                 eos_ids=[ids["<eos>"], ids["<turn|>"]], pad=ids["<pad>"], tokpre=None, token_ids=ids)
 

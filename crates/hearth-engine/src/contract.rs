@@ -113,6 +113,8 @@ pub struct PromptTokens {
     pub image: u32,
     /// Tokens of documents: their text and page images.
     pub document: u32,
+    /// Positions filled by audio clips.
+    pub audio: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -334,6 +336,8 @@ pub enum EngineEvent {
         image_tokens: u32,
         /// Prompt tokens of documents (included in `prompt_tokens`).
         document_tokens: u32,
+        /// Prompt positions filled by audio (included in `prompt_tokens`).
+        audio_tokens: u32,
     },
     Delta {
         candidate: u32,

@@ -10,7 +10,7 @@ use crate::contract::*;
 use crate::grammar::{self, Grammars};
 use crate::output::{Dialect, OutputPlan, ThinkMarkers, ThinkPlan, ToolPlan};
 use crate::replies::ReplyMemory;
-use crate::runner::{MediaReader, MediaTokens, Runner, Tokenizer};
+use crate::runner::{MediaItem, MediaReader, MediaTokens, Runner, Tokenizer};
 use crate::scheduler::{self, Job, SchedulerConfig};
 use crate::template::{hf_messages, ChatTemplate, TemplateError};
 
@@ -456,10 +456,21 @@ impl LlmEngine {
             .any(|s| matches!(s, Segment::Media { .. }));
         let (tokens, media, mut counts) = if has_media {
             let (tokens, out) = self.media_tokens(prompt, options)?;
+            let audio: Vec<bool> = prompt
+                .turns
+                .iter()
+                .flat_map(|t| &t.segments)
+                .filter_map(|s| match s {
+                    Segment::Media { mime_type, .. } => Some(mime_type.starts_with("audio/")),
+                    _ => None,
+                })
+                .collect();
             let mut counts = PromptTokens::default();
             for (i, &n) in out.item_positions.iter().enumerate() {
                 if documents.media.get(i).copied().unwrap_or(false) {
                     counts.document += n;
+                } else if audio.get(i).copied().unwrap_or(false) {
+                    counts.audio += n;
                 } else {
                     counts.image += n;
                 }
@@ -487,7 +498,7 @@ impl LlmEngine {
         counts.total = tokens.len() as u32;
         counts.document = counts
             .document
-            .min(counts.total - counts.image.min(counts.total));
+            .min(counts.total.saturating_sub(counts.image + counts.audio));
         Ok((tokens, media, counts))
     }
 
@@ -519,7 +530,7 @@ impl LlmEngine {
         };
         let marker = reader.marker();
         let mut marked = prompt.clone();
-        let mut media: Vec<Arc<Vec<u8>>> = Vec::new();
+        let mut media: Vec<(String, Arc<Vec<u8>>)> = Vec::new();
         for (index, turn) in marked.turns.iter_mut().enumerate() {
             for seg in &mut turn.segments {
                 match seg {
@@ -531,8 +542,8 @@ impl LlmEngine {
                             ),
                         })
                     }
-                    Segment::Media { data, .. } => {
-                        media.push(data.clone());
+                    Segment::Media { mime_type, data } => {
+                        media.push((mime_type.clone(), data.clone()));
                         *seg = Segment::Text(marker.to_string());
                     }
                     _ => {}
@@ -552,9 +563,15 @@ impl LlmEngine {
                 message: "the model's chat template dropped or repeated a media part of this conversation".into(),
             });
         }
-        let bytes: Vec<&[u8]> = media.iter().map(|m| m.as_slice()).collect();
+        let items: Vec<MediaItem<'_>> = media
+            .iter()
+            .map(|(mime_type, data)| MediaItem {
+                mime_type,
+                data: data.as_slice(),
+            })
+            .collect();
         let mut out = reader
-            .tokenize(&text, self.adds_bos(&text), &bytes)
+            .tokenize(&text, self.adds_bos(&text), &items)
             .map_err(|e| EngineError::InvalidRequest {
                 field: Some(Field::Contents),
                 message: format!("cannot read the media of this request: {e}"),

@@ -97,14 +97,22 @@ pub trait MediaReader: Send + Sync {
         None
     }
     /// Tokenizes rendered text whose markers stand, in order, for `media`
-    /// (encoded files such as PNG or JPEG). Errors are the caller's: bad or
-    /// unreadable media.
+    /// (encoded files such as PNG, JPEG or WAV). Errors are the caller's:
+    /// bad or unreadable media.
     fn tokenize(
         &self,
         text: &str,
         add_bos: bool,
-        media: &[&[u8]],
+        media: &[MediaItem<'_>],
     ) -> Result<MediaTokens, RunnerError>;
+}
+
+/// One media item of a prompt: its declared type (a hint: readers decide
+/// the kind from the bytes) and its encoded bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaItem<'a> {
+    pub mime_type: &'a str,
+    pub data: &'a [u8],
 }
 
 /// Runs the model. Owned by the engine thread alone.

@@ -2,6 +2,7 @@
 //! and checks, the tokenizer, multi-sequence decode and KV-cache operations.
 //! The only crate that touches FFI, and only through the safe binding.
 
+pub mod audio;
 pub mod builtin;
 pub mod gguf;
 pub mod hub;

@@ -1,12 +1,15 @@
 //! Media input through a multimodal projector (`--mmproj`), with llama.cpp's
-//! mtmd library: images are decoded and preprocessed as the projector
-//! expects, encoded by its vision tower, and their embeddings prefilled into
-//! the sequence between the prompt's text tokens.
+//! mtmd library: images and audio clips are decoded here (the `image` crate,
+//! [`crate::audio`]), preprocessed by mtmd as the projector expects, encoded
+//! by its vision or audio tower, and their embeddings prefilled into the
+//! sequence between the prompt's text tokens.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use hearth_engine::runner::{MediaPrompt, MediaReader, MediaTokens, RunnerError, MEDIA_POSITION};
+use hearth_engine::runner::{
+    MediaItem, MediaPrompt, MediaReader, MediaTokens, RunnerError, MEDIA_POSITION,
+};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::mtmd::{
@@ -68,6 +71,10 @@ pub struct Projector {
     marker: String,
     /// `clip.vision.image_size` of the projector's GGUF.
     image_size: Option<u32>,
+    /// It has a vision tower.
+    vision: bool,
+    /// The sample rate of its audio tower, when it has one.
+    audio_rate: Option<u32>,
 }
 
 impl Projector {
@@ -95,11 +102,13 @@ impl Projector {
                     .into(),
             );
         }
-        if !ctx.support_vision() {
-            return Err(
-                "this projector reads no images (audio-only projectors are not supported yet)"
-                    .into(),
-            );
+        let vision = ctx.support_vision();
+        let audio_rate = ctx
+            .support_audio()
+            .then(|| ctx.get_audio_sample_rate())
+            .flatten();
+        if !vision && audio_rate.is_none() {
+            return Err("this projector reads neither images nor audio".into());
         }
         let image_size = crate::gguf::read_header(path)
             .ok()
@@ -110,6 +119,8 @@ impl Projector {
             ctx: Mutex::new(ctx),
             marker: mtmd_default_marker().to_string(),
             image_size,
+            vision,
+            audio_rate,
         }))
     }
 
@@ -139,9 +150,14 @@ impl Projector {
 }
 
 impl MediaReader for Projector {
-    /// Only projectors that read images are loaded.
+    /// The image types when it has a vision tower, the audio types when it
+    /// has an audio tower.
     fn kinds(&self) -> Vec<String> {
-        IMAGE_TYPES.iter().map(|s| s.to_string()).collect()
+        let images = IMAGE_TYPES.iter().filter(|_| self.vision);
+        let audio = crate::audio::AUDIO_TYPES
+            .iter()
+            .filter(|_| self.audio_rate.is_some());
+        images.chain(audio).map(|s| s.to_string()).collect()
     }
 
     fn marker(&self) -> &str {
@@ -156,22 +172,33 @@ impl MediaReader for Projector {
         &self,
         text: &str,
         add_bos: bool,
-        media: &[&[u8]],
+        media: &[MediaItem<'_>],
     ) -> Result<MediaTokens, RunnerError> {
         // Decoded before the projector is locked: the engine thread encodes
-        // images with it meanwhile.
+        // media with it meanwhile.
         let mut bitmaps = Vec::with_capacity(media.len());
-        for (i, bytes) in media.iter().enumerate() {
+        for (i, m) in media.iter().enumerate() {
+            let audio = m.mime_type.starts_with("audio/");
             let item = |why: String| {
                 RunnerError::Tokenize(format!(
-                    "media item {} ({} bytes) is not an image this model can read: {why}",
+                    "media item {} ({} bytes) is not {} this model can read: {why}",
                     i + 1,
-                    bytes.len()
+                    m.data.len(),
+                    if audio { "audio" } else { "an image" }
                 ))
             };
-            let (w, h, rgb) = decode_image(bytes).map_err(item)?;
-            let bitmap =
-                MtmdBitmap::from_image_data(w, h, &rgb).map_err(|e| item(format!("{e:?}")))?;
+            let bitmap = match (audio, self.audio_rate) {
+                (true, Some(rate)) => {
+                    let pcm =
+                        crate::audio::decode_audio(m.data, m.mime_type, rate).map_err(item)?;
+                    MtmdBitmap::from_audio_data(&pcm.samples).map_err(|e| item(format!("{e:?}")))?
+                }
+                (true, None) => return Err(item("this projector has no audio tower".into())),
+                (false, _) => {
+                    let (w, h, rgb) = decode_image(m.data).map_err(item)?;
+                    MtmdBitmap::from_image_data(w, h, &rgb).map_err(|e| item(format!("{e:?}")))?
+                }
+            };
             bitmaps.push(bitmap);
         }
         let ctx = self
@@ -188,17 +215,26 @@ impl MediaReader for Projector {
             .tokenize(input, &refs)
             .map_err(|e| RunnerError::Tokenize(format!("llama.cpp's mtmd: {e}")))?;
         let mut tokens = Vec::with_capacity(chunks.total_tokens());
-        let mut item_positions = Vec::with_capacity(media.len());
+        let mut item_positions: Vec<u32> = Vec::with_capacity(media.len());
+        // A clip longer than the audio tower's window (30 s for Gemma 4)
+        // is several chunks in a row: they are one item.
+        let mut in_item = false;
         for i in 0..chunks.len() {
             let Some(chunk) = chunks.get(i) else { continue };
             match chunk.chunk_type() {
                 MtmdInputChunkType::Text => {
                     tokens.extend(chunk.text_tokens().unwrap_or_default().iter().map(|t| t.0));
+                    in_item = false;
                 }
                 MtmdInputChunkType::Image | MtmdInputChunkType::Audio => {
                     let n = usize::try_from(chunk.n_positions()).unwrap_or(0);
                     tokens.extend(std::iter::repeat_n(MEDIA_POSITION, n));
-                    item_positions.push(u32::try_from(n).unwrap_or(u32::MAX));
+                    let n = u32::try_from(n).unwrap_or(u32::MAX);
+                    match item_positions.last_mut() {
+                        Some(last) if in_item => *last = last.saturating_add(n),
+                        _ => item_positions.push(n),
+                    }
+                    in_item = true;
                 }
             }
         }

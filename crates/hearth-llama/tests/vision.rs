@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hearth_engine::runner::{BatchToken, MediaReader, Runner, MEDIA_POSITION};
+use hearth_engine::runner::{BatchToken, MediaItem, MediaReader, Runner, MEDIA_POSITION};
 use hearth_engine::{
     Engine, EngineError, EngineEvent, GenerateRequest, Prompt, Role, SamplingParams, Segment,
     ThinkingBudget, Turn,
@@ -97,7 +97,14 @@ fn an_image_prompt_matches_transformers() {
         let bytes = image(n);
         // The template writes <bos> itself: no second one.
         let tokens = projector
-            .tokenize(text, false, &[bytes.as_slice()])
+            .tokenize(
+                text,
+                false,
+                &[MediaItem {
+                    mime_type: "image/png",
+                    data: bytes.as_slice(),
+                }],
+            )
             .expect("tokenize");
         assert_eq!(tokens.tokens, want_ids, "image {n}: mtmd's chunks");
         runner.seq_remove(0, 0, None);

@@ -169,6 +169,7 @@ impl Engine for FailingEngine {
                 cached_tokens: 0,
                 image_tokens: 0,
                 document_tokens: 0,
+                audio_tokens: 0,
             },
             EngineEvent::Delta {
                 candidate: 0,

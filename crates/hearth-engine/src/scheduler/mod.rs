@@ -281,6 +281,7 @@ impl Scheduler {
             prompt_tokens: prompt.len() as u32,
             cached_tokens: reused as u32,
             image_tokens: job.counts.image,
+            audio_tokens: job.counts.audio,
             document_tokens: job.counts.document,
         });
         let top = job.request.logprobs.unwrap_or(0) as usize;

@@ -127,6 +127,8 @@ struct Usage {
     images: u32,
     /// Prompt tokens of documents.
     documents: u32,
+    /// Prompt tokens that are audio.
+    audio: u32,
     per_candidate: BTreeMap<u32, CandidateUsage>,
 }
 
@@ -139,11 +141,13 @@ impl Usage {
                 cached_tokens,
                 image_tokens,
                 document_tokens,
+                audio_tokens,
             } => {
                 self.prompt = *prompt_tokens;
                 self.cached = *cached_tokens;
                 self.images = *image_tokens;
                 self.documents = *document_tokens;
+                self.audio = *audio_tokens;
             }
             EngineEvent::Delta {
                 candidate,
@@ -174,6 +178,7 @@ impl Usage {
                 total: self.prompt,
                 image: self.images,
                 document: self.documents,
+                audio: self.audio,
             })),
             cache_tokens_details: (self.cached > 0).then(|| {
                 vec![ModalityTokenCount {
@@ -435,10 +440,15 @@ impl ChunkBuilder {
 /// others when present), as Gemini reports them.
 pub fn prompt_details(t: PromptTokens) -> Vec<ModalityTokenCount> {
     let n = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-    let text = t.total.saturating_sub(t.image).saturating_sub(t.document);
+    let text = t
+        .total
+        .saturating_sub(t.image)
+        .saturating_sub(t.document)
+        .saturating_sub(t.audio);
     [
         (Modality::Text, text),
         (Modality::Image, t.image),
+        (Modality::Audio, t.audio),
         (Modality::Document, t.document),
     ]
     .into_iter()

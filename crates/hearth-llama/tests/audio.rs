@@ -1,0 +1,232 @@
+//! Audio through a multimodal projector (llama.cpp's mtmd) against Hugging
+//! Face transformers: the tiny random Gemma 4 audio model of testdata/models
+//! (make_audio.py) must give as many audio tokens per second as the
+//! reference, tokenize a prompt with a clip as the reference, and give the
+//! same logits after the clip; the engine serves it end to end, with AUDIO
+//! counted apart.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hearth_engine::runner::{MediaItem, MediaReader, Runner, MEDIA_POSITION};
+use hearth_engine::{
+    Engine, EngineError, EngineEvent, GenerateRequest, Prompt, Role, SamplingParams, Segment,
+    ThinkingBudget, Turn,
+};
+use hearth_llama::media::Projector;
+use hearth_llama::{load_engine, load_model, ContextOptions, LlamaRunner, LoadOptions};
+use serde_json::Value;
+
+/// What llama.cpp's float32 front end (its own FFT) and graph may differ
+/// by; measured 0.010 and 0.011 after the two clips (the test prints it).
+const TOLERANCE: f32 = 0.03;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}
+
+fn reference() -> Value {
+    let text = std::fs::read_to_string(testdata().join("models/gemma4a.reference.json"))
+        .expect("gemma4a.reference.json");
+    serde_json::from_str(&text).expect("reference JSON")
+}
+
+fn clip(n: usize) -> Vec<u8> {
+    let name = ["gemma4a-test.wav", "gemma4a-test2.wav"][n];
+    std::fs::read(testdata().join("audio").join(name)).expect("test clip")
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "vocab size");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    serde_json::from_value(v.clone()).expect("numbers")
+}
+
+#[test]
+fn an_audio_prompt_matches_transformers() {
+    let r = reference();
+    let text = r["reference"]["text"].as_str().expect("text");
+    let models = testdata().join("models");
+    let (model, _) = load_model(&models.join("gemma4a-f32.gguf"), 0).expect("model");
+    let projector =
+        Projector::load(&models.join("gemma4a-mmproj-f32.gguf"), model, 2).expect("projector");
+    assert!(projector.kinds().iter().any(|k| k == "audio/wav"));
+    let opts = ContextOptions {
+        sequences: 1,
+        ctx_per_sequence: 128,
+        batch: 64,
+        threads: 2,
+        kv_f32: true,
+        kv_unified: true,
+    };
+    let mut runner = LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts)
+        .expect("context")
+        .with_projector(projector.clone());
+    let mut last = Vec::new();
+    for (n, want) in r["reference"]["clips"]
+        .as_array()
+        .expect("clips")
+        .iter()
+        .enumerate()
+    {
+        let bytes = clip(n);
+        let tokens = projector
+            .tokenize(
+                text,
+                false,
+                &[MediaItem {
+                    mime_type: "audio/wav",
+                    data: &bytes,
+                }],
+            )
+            .expect("tokenize");
+        // As many audio positions as transformers' audio tower gives: 25 a
+        // second for Gemma 4.
+        let n_audio = want["n_audio_tokens"].as_u64().expect("n") as u32;
+        assert_eq!(tokens.item_positions, vec![n_audio], "clip {n}");
+        let seconds = want["seconds"].as_f64().expect("seconds");
+        eprintln!(
+            "gemma4a clip {n}: {n_audio} audio tokens for {seconds} s ({:.1} a second)",
+            f64::from(n_audio) / seconds
+        );
+        let mut want_ids: Vec<i32> =
+            serde_json::from_value(want["prompt"]["input_ids"].clone()).expect("ids");
+        for p in want["prompt"]["audio_positions"]
+            .as_array()
+            .expect("positions")
+        {
+            want_ids[p.as_u64().expect("position") as usize] = MEDIA_POSITION;
+        }
+        assert_eq!(tokens.tokens, want_ids, "clip {n}: mtmd's chunks");
+        runner.seq_remove(0, 0, None);
+        let logits = runner.prefill_media(0, &tokens.prompt).expect("prefill");
+        let d = max_diff(&logits, &floats(&want["last_logits"]));
+        eprintln!("gemma4a clip {n}: max |dlogit| after the clip {d:.5}");
+        assert!(
+            d < TOLERANCE,
+            "clip {n}: last-position logits differ by {d}"
+        );
+        last.push(logits);
+    }
+    assert_eq!(
+        r["reference"]["clips"][0]["audio_tokens_per_second"].as_f64(),
+        Some(25.0)
+    );
+    // The model hears the clip: another clip gives other logits.
+    assert!(max_diff(&last[0], &last[1]) > 0.05);
+}
+
+fn audio_engine() -> hearth_engine::llm::LlmEngine {
+    let models = testdata().join("models");
+    let mut opts = LoadOptions::new(models.join("gemma4a-f32.gguf"));
+    opts.mmproj = Some(models.join("gemma4a-mmproj-f32.gguf"));
+    opts.context = ContextOptions {
+        sequences: 2,
+        ctx_per_sequence: 256,
+        batch: 64,
+        threads: 2,
+        kv_f32: false,
+        kv_unified: true,
+    };
+    load_engine(&opts).expect("audio engine")
+}
+
+fn audio_prompt(text: &str, mime: &str, bytes: Vec<u8>) -> Prompt {
+    Prompt {
+        system: None,
+        turns: vec![Turn {
+            role: Role::User,
+            segments: vec![
+                Segment::Text(text.into()),
+                Segment::Media {
+                    mime_type: mime.into(),
+                    data: Arc::new(bytes),
+                },
+            ],
+        }],
+        tools: Vec::new(),
+    }
+}
+
+/// (prompt tokens, audio tokens, generated ids) of a greedy run.
+fn greedy(
+    engine: &dyn Engine,
+    prompt: Prompt,
+    max: u32,
+) -> Result<(u32, u32, Vec<i32>), EngineError> {
+    let req = GenerateRequest {
+        sampling: SamplingParams {
+            temperature: 0.0,
+            ..SamplingParams::default()
+        },
+        max_output_tokens: Some(max),
+        thinking: ThinkingBudget::Off,
+        logprobs: Some(0),
+        ..GenerateRequest::new(prompt)
+    };
+    let mut rx = engine.generate(req)?;
+    let (mut prompt_tokens, mut audio_tokens, mut ids) = (0, 0, Vec::new());
+    while let Some(ev) = rx.blocking_recv() {
+        match ev {
+            EngineEvent::Started {
+                prompt_tokens: p,
+                audio_tokens: a,
+                ..
+            } => (prompt_tokens, audio_tokens) = (p, a),
+            EngineEvent::Delta { logprobs, .. } => {
+                ids.extend(logprobs.iter().map(|l| l.chosen.token_id))
+            }
+            EngineEvent::Failed(e) => return Err(e),
+            _ => {}
+        }
+    }
+    Ok((prompt_tokens, audio_tokens, ids))
+}
+
+#[test]
+fn the_engine_reads_audio_end_to_end() {
+    let engine = audio_engine();
+    let caps = &engine.info().capabilities;
+    for mime in [
+        "audio/wav",
+        "audio/mp3",
+        "audio/aiff",
+        "audio/aac",
+        "audio/ogg",
+        "audio/flac",
+    ] {
+        assert!(caps.reads(mime), "{mime}");
+    }
+    let prompt = audio_prompt("What is said here? ", "audio/wav", clip(0));
+    let counted = engine.count_tokens(&prompt).expect("count");
+    assert_eq!(counted.audio, 25, "{counted:?}");
+    assert_eq!(counted.image, 0);
+    let (prompt_tokens, audio_tokens, first) = greedy(&engine, prompt.clone(), 6).expect("run");
+    assert_eq!((prompt_tokens, audio_tokens), (counted.total, 25));
+    assert_eq!(first.len(), 6);
+    // The same again (its KV is not mistaken for another clip's), and the
+    // other clip: 15 tokens for 0.6 s, another answer.
+    assert_eq!(greedy(&engine, prompt, 6).expect("again").2, first);
+    let other = audio_prompt("What is said here? ", "audio/wav", clip(1));
+    let (_, audio_tokens, _) = greedy(&engine, other, 6).expect("other clip");
+    assert_eq!(audio_tokens, 15);
+
+    // Bytes that are no audio: a 400 that says so.
+    let bad = greedy(
+        &engine,
+        audio_prompt("What is it? ", "audio/mp3", b"not an mp3".to_vec()),
+        4,
+    );
+    match bad {
+        Err(EngineError::InvalidRequest { message, .. }) => {
+            assert!(message.contains("is not audio"), "{message}")
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
