@@ -14,7 +14,9 @@ Deterministically:
   4. checks that every audio tensor of the checkpoint is in the mmproj GGUF, value for value (after the
      converter's own transforms), and the mmproj metadata clip.cpp reads;
   5. writes two mono 16 kHz 16-bit WAV clips (1.0 s and 0.6 s) to ../audio/ and the transformers reference
-     (torch CPU, float32, eager attention) of the logits after each clip to gemma4a.reference.json.
+     (torch CPU, float32, eager attention) of the logits after each clip to gemma4a.reference.json;
+  6. writes the first clip again as MP3, OGG Vorbis, FLAC and AIFF (libsndfile, through soundfile), and the
+     same clip as a 44.1 kHz stereo WAV, for the decoding tests: Gemini's audio types, and resampling.
 
 The audio is fed to transformers as the log-mel features llama.cpp's mtmd computes (mtmd-audio.cpp,
 mtmd_audio_preprocessor_gemma4a): periodic Hann window of 320, hop 160, 512-point FFT magnitude, 128 HTK mel
@@ -25,7 +27,7 @@ The reference input ids follow llama.cpp's mtmd chunking: the text before the me
 tokenized on its own, one audio soft token per audio position, "<audio|>" tokenized on its own, then the
 text after the marker.
 
-Same pinned environment as make_models.py.
+Same pinned environment as make_models.py, plus soundfile==0.14.0 (libsndfile 1.2.2) for step 6.
 
 usage:
   python make_audio.py [--out DIR] [--audio-out DIR] [--llama-cpp-dir DIR] [--allow-version-mismatch]
@@ -53,6 +55,9 @@ MEDIA_MARKER = "<__media__>"  # llama.cpp mtmd_default_marker()
 CHAT_MESSAGES = [{"role": "user", "content": f"What is said here? {MEDIA_MARKER}"}]
 SAMPLE_RATE = 16000
 CLIPS = [("gemma4a-test.wav", 1.0), ("gemma4a-test2.wav", 0.6)]
+# The first clip in Gemini's other audio types (soundfile format, subtype).
+ENCODINGS = [("gemma4a-test.mp3", "MP3", "MPEG_LAYER_III"), ("gemma4a-test.ogg", "OGG", "VORBIS"),
+             ("gemma4a-test.flac", "FLAC", "PCM_16"), ("gemma4a-test.aiff", "AIFF", "PCM_16")]
 N_MEL = 128
 
 AUDIO = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, hidden_act="silu",
@@ -96,6 +101,34 @@ def wav_bytes(pcm) -> bytes:
     fmt = struct.pack("<HHIIHH", 1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16)
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def write_encodings(audio_dir: Path, pcm) -> list:
+    """The first clip as MP3, OGG Vorbis, FLAC and AIFF, and as 44.1 kHz stereo WAV (numpy's FFT resampling:
+    what a decoder resampling back to 16 kHz must come close to)."""
+    import numpy as np
+    import soundfile as sf
+    out = []
+    x = pcm.astype(np.float32) / 32768.0
+    for fname, fmt, subtype in ENCODINGS:
+        p = audio_dir / fname
+        sf.write(str(p), x, SAMPLE_RATE, format=fmt, subtype=subtype)
+        out.append(dict(file=f"testdata/audio/{fname}", format=fmt, subtype=subtype, bytes=p.stat().st_size,
+                        sha256=mm.sha256(p), lossless=subtype == "PCM_16"))
+    n44 = int(round(len(x) * 44100 / SAMPLE_RATE))
+    spec = np.fft.rfft(x.astype(np.float64))
+    up = np.fft.irfft(spec, n=n44) * (n44 / len(x))
+    up16 = np.round(np.clip(up, -1, 1) * 32767).astype("<i2")
+    stereo = np.stack([up16, up16], axis=1).ravel()
+    data = stereo.tobytes()
+    fmt_chunk = struct.pack("<HHIIHH", 1, 2, 44100, 44100 * 4, 4, 16)
+    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt_chunk)) + fmt_chunk + b"data"
+            + struct.pack("<I", len(data)) + data)
+    p = audio_dir / "gemma4a-test-44k-stereo.wav"
+    p.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    out.append(dict(file=f"testdata/audio/{p.name}", format="WAV", subtype="PCM_16 stereo 44100 Hz",
+                    bytes=p.stat().st_size, sha256=mm.sha256(p), lossless=False))
+    return out
 
 
 def llama_cpp_features(x):
@@ -318,6 +351,8 @@ def build(out_dir: Path, audio_dir: Path, lcpp: Path, env_info: dict) -> dict:
         p.write_bytes(wav_bytes(pcm))
         x = (pcm.astype(np.float32) / 32768.0)  # as miniaudio and hearth's decoder read s16
         clips.append((p, seconds, x))
+        if k == 0:
+            encodings = write_encodings(audio_dir, pcm)
     with tempfile.TemporaryDirectory(prefix=f"hearth-{NAME}-") as tmp:
         hf_dir = Path(tmp) / f"tiny-random-{NAME}"
         hf_dir.mkdir()
@@ -405,6 +440,7 @@ def build(out_dir: Path, audio_dir: Path, lcpp: Path, env_info: dict) -> dict:
             ),
             gguf_files=files,
             audio_files=audio_files,
+            encodings_of_the_first_clip=encodings,
             gguf_metadata=dict(text=t_kv, mmproj=p_kv),
             reference=dict(
                 settings=dict(dtype="float32", attn_implementation="eager", device="cpu",

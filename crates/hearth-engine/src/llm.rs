@@ -656,8 +656,15 @@ impl Engine for LlmEngine {
         self.stats.read()
     }
 
+    /// The prompt as a request that sets nothing else renders it: a model
+    /// that thinks renders it for dynamic thinking (Gemma 4's template
+    /// otherwise appends an empty thought), so the count equals such a
+    /// request's promptTokenCount.
     fn count_tokens(&self, prompt: &Prompt) -> Result<PromptTokens, EngineError> {
-        Ok(self.tokens(prompt, &RenderOptions::default())?.2)
+        let options = RenderOptions {
+            enable_thinking: self.markers.as_ref().map(|_| true),
+        };
+        Ok(self.tokens(prompt, &options)?.2)
     }
 
     fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {

@@ -80,7 +80,12 @@ fn decode_native(bytes: &[u8], mime: &str) -> Result<Pcm, String> {
         .format(
             &hint,
             source,
-            &FormatOptions::default(),
+            // MP3 and AAC: the encoder's delay and padding are dropped,
+            // so the clip starts and ends where it was recorded.
+            &FormatOptions {
+                enable_gapless: true,
+                ..FormatOptions::default()
+            },
             &MetadataOptions::default(),
         )
         .map_err(|e| format!("not an audio file hearth can read ({})", describe(&e)))?;

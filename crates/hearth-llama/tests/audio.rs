@@ -160,13 +160,22 @@ fn greedy(
     prompt: Prompt,
     max: u32,
 ) -> Result<(u32, u32, Vec<i32>), EngineError> {
+    run(engine, prompt, max, ThinkingBudget::Off)
+}
+
+fn run(
+    engine: &dyn Engine,
+    prompt: Prompt,
+    max: u32,
+    thinking: ThinkingBudget,
+) -> Result<(u32, u32, Vec<i32>), EngineError> {
     let req = GenerateRequest {
         sampling: SamplingParams {
             temperature: 0.0,
             ..SamplingParams::default()
         },
         max_output_tokens: Some(max),
-        thinking: ThinkingBudget::Off,
+        thinking,
         logprobs: Some(0),
         ..GenerateRequest::new(prompt)
     };
@@ -207,8 +216,13 @@ fn the_engine_reads_audio_end_to_end() {
     let counted = engine.count_tokens(&prompt).expect("count");
     assert_eq!(counted.audio, 25, "{counted:?}");
     assert_eq!(counted.image, 0);
-    let (prompt_tokens, audio_tokens, first) = greedy(&engine, prompt.clone(), 6).expect("run");
+    // countTokens counts the prompt as a request that sets nothing else
+    // (dynamic thinking) renders it.
+    let (prompt_tokens, audio_tokens, _) =
+        run(&engine, prompt.clone(), 2, ThinkingBudget::Dynamic).expect("run");
     assert_eq!((prompt_tokens, audio_tokens), (counted.total, 25));
+    let (_, audio_tokens, first) = greedy(&engine, prompt.clone(), 6).expect("run");
+    assert_eq!(audio_tokens, 25);
     assert_eq!(first.len(), 6);
     // The same again (its KV is not mistaken for another clip's), and the
     // other clip: 15 tokens for 0.6 s, another answer.
@@ -228,5 +242,90 @@ fn the_engine_reads_audio_end_to_end() {
             assert!(message.contains("is not audio"), "{message}")
         }
         other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
+/// Gemini's other audio types, decoded: lossless ones sample for sample as
+/// the WAV, lossy ones and a 44.1 kHz stereo copy close to it; each gives
+/// the projector about as many tokens and nearly the same logits.
+#[test]
+fn every_audio_type_decodes_to_the_same_clip() {
+    use hearth_llama::audio::decode_audio;
+    let r = reference();
+    let wav = decode_audio(&clip(0), "audio/wav", 16000).expect("wav");
+    let models = testdata().join("models");
+    let (model, _) = load_model(&models.join("gemma4a-f32.gguf"), 0).expect("model");
+    let projector =
+        Projector::load(&models.join("gemma4a-mmproj-f32.gguf"), model, 2).expect("projector");
+    let opts = ContextOptions {
+        sequences: 1,
+        ctx_per_sequence: 128,
+        batch: 64,
+        threads: 2,
+        kv_f32: true,
+        kv_unified: true,
+    };
+    let mut runner = LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts)
+        .expect("context")
+        .with_projector(projector.clone());
+    let text = r["reference"]["text"].as_str().expect("text");
+    let want = floats(&r["reference"]["clips"][0]["last_logits"]);
+    let silence = r["reference"]["clips"][0]["last_logits_max_abs_diff_if_the_audio_were_silence"]
+        .as_f64()
+        .expect("silence") as f32;
+    for (file, mime, lossless) in [
+        ("gemma4a-test.flac", "audio/flac", true),
+        ("gemma4a-test.aiff", "audio/aiff", true),
+        ("gemma4a-test.mp3", "audio/mp3", false),
+        ("gemma4a-test.ogg", "audio/ogg", false),
+        ("gemma4a-test-44k-stereo.wav", "audio/wav", false),
+    ] {
+        let bytes = std::fs::read(testdata().join("audio").join(file)).expect("file");
+        let pcm = decode_audio(&bytes, mime, 16000).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let n = pcm.samples.len().min(wav.samples.len());
+        let err = (pcm.samples[..n].iter().zip(&wav.samples[..n]))
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum::<f64>()
+            / n as f64;
+        let power = wav
+            .samples
+            .iter()
+            .map(|a| f64::from(*a).powi(2))
+            .sum::<f64>()
+            / wav.samples.len() as f64;
+        let snr_db = 10.0 * (power / err.max(1e-30)).log10();
+        let tokens = projector
+            .tokenize(
+                text,
+                false,
+                &[MediaItem {
+                    mime_type: mime,
+                    data: &bytes,
+                }],
+            )
+            .expect("tokenize");
+        runner.seq_remove(0, 0, None);
+        let logits = runner.prefill_media(0, &tokens.prompt).expect("prefill");
+        let d = max_diff(&logits, &want);
+        eprintln!(
+            "{file}: {} samples (wav {}), SNR {snr_db:.1} dB, {} audio tokens, max |dlogit| vs transformers {d:.4}",
+            pcm.samples.len(),
+            wav.samples.len(),
+            tokens.item_positions[0]
+        );
+        if lossless {
+            assert_eq!(pcm, wav, "{file}: sample for sample");
+            assert!(d < TOLERANCE, "{file}: {d}");
+        } else {
+            let len = pcm.samples.len() as f64 / wav.samples.len() as f64;
+            assert!((0.97..1.03).contains(&len), "{file}: length {len}");
+            assert!(snr_db > 15.0, "{file}: SNR {snr_db} dB");
+            assert!(tokens.item_positions[0].abs_diff(25) <= 1, "{file}");
+            // Closer to the clip's logits than to silence's, by far.
+            assert!(
+                d < 0.5 * silence,
+                "{file}: logits differ by {d}, silence by {silence}"
+            );
+        }
     }
 }
