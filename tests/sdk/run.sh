@@ -3,7 +3,8 @@
 # SDKs (@google/genai 3.1.0 with node --test, google-genai 3.6.1 with pytest)
 # against a real hearth on the tiny Qwen 3 test model (the default, so gemini-*
 # names reach it), beside the tiny Gemma 3 vision model with its projector
-# (models/gemma3v-f32) for the guide's image example. Then the real-model tier:
+# (models/gemma3v-f32) for the guide's image example, and the tiny Gemma 4
+# audio model with its projector (models/gemma4a-f32) for audio input. Then the real-model tier:
 # the guide's examples against hearth's default model (SmolLM2-135M-Instruct,
 # trained), at temperature 0, with assertions only a working pipeline passes.
 #
@@ -24,6 +25,8 @@ MODEL="${HEARTH_SDK_MODEL:-testdata/models/qwen3-f32.gguf}"
 [ -f "$MODEL" ] || { echo "sdk: model $MODEL not found" >&2; exit 2; }
 VISION="testdata/models/gemma3v-f32.gguf"
 MMPROJ="testdata/models/gemma3v-mmproj-f32.gguf"
+AUDIO="testdata/models/gemma4a-f32.gguf"
+AUDIO_MMPROJ="testdata/models/gemma4a-mmproj-f32.gguf"
 
 hash_of() { sha256sum "$1" | cut -d' ' -f1; }
 
@@ -104,7 +107,7 @@ start_hearth() {
 # set no limit, and a random model's reply comes back as text whose cut UTF-8
 # sequences (U+FFFD) re-tokenize into up to 3 tokens each: 512-token replies made
 # the second turn overflow the tiny models' 2048-token context now and then.
-start_hearth --model "$MODEL,$VISION" --mmproj ",$MMPROJ" \
+start_hearth --model "$MODEL,$VISION,$AUDIO" --mmproj ",$MMPROJ,$AUDIO_MMPROJ" \
   --files-dir "$FILES_DIR" --max-output-tokens 300 --max-thinking-tokens 16
 echo "sdk: hearth $BIN serving $MODEL on $URL"
 
@@ -116,9 +119,9 @@ export GEMINI_API_KEY="$KEY"
 
 status=0
 echo "=== @google/genai $(node -p 'require("./tests/sdk/node_modules/@google/genai/package.json").version') (node $(node --version)) ==="
-(cd "$SDK" && node --test --test-reporter=spec guide.test.mjs files.test.mjs documents.test.mjs thinking_output_tools.test.mjs) || status=1
+(cd "$SDK" && node --test --test-reporter=spec guide.test.mjs files.test.mjs documents.test.mjs audio.test.mjs thinking_output_tools.test.mjs) || status=1
 echo "=== google-genai $("$SDK/.venv/bin/python" -c 'from google.genai import version; print(version.__version__)') (python $("$SDK/.venv/bin/python" -c 'import platform; print(platform.python_version())')) ==="
-"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" "$SDK/test_files.py" "$SDK/test_documents.py" "$SDK/test_thinking_output_tools.py" || status=1
+"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" "$SDK/test_files.py" "$SDK/test_documents.py" "$SDK/test_audio.py" "$SDK/test_thinking_output_tools.py" || status=1
 
 # The same examples in Rust (crates/hearth-client/examples, built by cargo test).
 echo "=== hearth-client examples (Rust) ==="
