@@ -7,6 +7,7 @@
 #   libclang.so        bindgen (llama-cpp-sys-2's build script) dlopens libclang
 #                      itself: libclang-cpp.so is another library and does not do
 #   curl               scripts/test.sh and tests/sdk/run.sh probe the server
+#   ffmpeg, ffprobe    video parts are read by these programs (hearth-server/src/video.rs)
 #   node >= 20, npm    the @google/genai SDK suite           (with --sdk)
 #   python3 venv+pip   the google-genai SDK suite            (with --sdk)
 # Usage: bash scripts/deps.sh [--sdk]
@@ -53,6 +54,7 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 have_libclang || missing+=(libclang-dev)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+{ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; } || missing+=(ffmpeg)
 if $sdk; then
   node_ok || missing+=(nodejs npm)
   if ! command -v python3 >/dev/null 2>&1; then
@@ -84,7 +86,7 @@ fi
 # Check again: a package that installed but does not provide what the build
 # loads must fail here, not deep inside a build script.
 have_libclang || { echo "deps: libclang-dev installed but no libclang.so found" >&2; exit 1; }
-for c in cmake ccache c++ curl; do
+for c in cmake ccache c++ curl ffmpeg ffprobe; do
   command -v "$c" >/dev/null 2>&1 || { echo "deps: $c still missing after installing" >&2; exit 1; }
 done
 if $sdk; then

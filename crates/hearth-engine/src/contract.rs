@@ -95,7 +95,26 @@ pub enum Segment {
     /// A document (a PDF) as the model reads it: its text and page images
     /// in order. Its tokens are reported as the DOCUMENT modality.
     Document(Vec<DocumentPart>),
+    /// A video as the model reads it: sampled frames, each after its
+    /// timestamp, then its audio track. Frames are reported as VIDEO, the
+    /// track as AUDIO.
+    Video(Vec<VideoPart>),
 }
+
+/// A piece of a [`Segment::Video`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum VideoPart {
+    /// Where the next frame is in the video (`MM:SS`).
+    Timestamp(String),
+    /// A frame (PNG).
+    Frame(Arc<Vec<u8>>),
+    /// The audio track (WAV), for a model that reads audio.
+    Audio(Arc<Vec<u8>>),
+}
+
+/// The `mime_type` of a [`Segment::Media`] that is a frame of a video (PNG
+/// bytes): read as an image, counted as VIDEO.
+pub const VIDEO_FRAME: &str = "video/x-hearth-frame";
 
 /// A piece of a [`Segment::Document`].
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +134,8 @@ pub struct PromptTokens {
     pub document: u32,
     /// Positions filled by audio clips.
     pub audio: u32,
+    /// Positions filled by the frames of videos.
+    pub video: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -338,6 +359,8 @@ pub enum EngineEvent {
         document_tokens: u32,
         /// Prompt positions filled by audio (included in `prompt_tokens`).
         audio_tokens: u32,
+        /// Prompt positions filled by video frames (included in `prompt_tokens`).
+        video_tokens: u32,
     },
     Delta {
         candidate: u32,

@@ -445,6 +445,8 @@ impl LlmEngine {
         prompt: &Prompt,
         options: &RenderOptions,
     ) -> Result<(Vec<i32>, Option<crate::runner::MediaPrompt>, PromptTokens), EngineError> {
+        let videos = expand_videos(prompt);
+        let prompt = videos.as_ref().unwrap_or(prompt);
         let inlined = self.with_inline_tools(prompt);
         let prompt = inlined.as_ref().unwrap_or(prompt);
         let (expanded, documents) = expand_documents(prompt);
@@ -456,12 +458,12 @@ impl LlmEngine {
             .any(|s| matches!(s, Segment::Media { .. }));
         let (tokens, media, mut counts) = if has_media {
             let (tokens, out) = self.media_tokens(prompt, options)?;
-            let audio: Vec<bool> = prompt
+            let kinds: Vec<&str> = prompt
                 .turns
                 .iter()
                 .flat_map(|t| &t.segments)
                 .filter_map(|s| match s {
-                    Segment::Media { mime_type, .. } => Some(mime_type.starts_with("audio/")),
+                    Segment::Media { mime_type, .. } => Some(mime_type.as_str()),
                     _ => None,
                 })
                 .collect();
@@ -469,8 +471,10 @@ impl LlmEngine {
             for (i, &n) in out.item_positions.iter().enumerate() {
                 if documents.media.get(i).copied().unwrap_or(false) {
                     counts.document += n;
-                } else if audio.get(i).copied().unwrap_or(false) {
+                } else if kinds.get(i).is_some_and(|m| m.starts_with("audio/")) {
                     counts.audio += n;
+                } else if kinds.get(i) == Some(&VIDEO_FRAME) {
+                    counts.video += n;
                 } else {
                     counts.image += n;
                 }
@@ -496,9 +500,11 @@ impl LlmEngine {
             counts.document += count(with)?.saturating_sub(count(without)?) as u32;
         }
         counts.total = tokens.len() as u32;
-        counts.document = counts
-            .document
-            .min(counts.total.saturating_sub(counts.image + counts.audio));
+        counts.document = counts.document.min(
+            counts
+                .total
+                .saturating_sub(counts.image + counts.audio + counts.video),
+        );
         Ok((tokens, media, counts))
     }
 
@@ -818,6 +824,45 @@ struct DocumentItems {
 
 /// The prompt with each document's parts as text and image segments
 /// (`None`: it holds no document).
+/// The prompt with its videos as the model reads them: each frame's
+/// timestamp as text, the frame as media ([`VIDEO_FRAME`]), then the audio
+/// track (None: no video in it).
+fn expand_videos(prompt: &Prompt) -> Option<Prompt> {
+    let has_video = prompt
+        .turns
+        .iter()
+        .flat_map(|t| &t.segments)
+        .any(|s| matches!(s, Segment::Video(_)));
+    if !has_video {
+        return None;
+    }
+    let mut out = prompt.clone();
+    for turn in &mut out.turns {
+        let mut segments = Vec::with_capacity(turn.segments.len());
+        for seg in std::mem::take(&mut turn.segments) {
+            let Segment::Video(parts) = seg else {
+                segments.push(seg);
+                continue;
+            };
+            for part in parts {
+                segments.push(match part {
+                    VideoPart::Timestamp(t) => Segment::Text(t),
+                    VideoPart::Frame(data) => Segment::Media {
+                        mime_type: VIDEO_FRAME.into(),
+                        data,
+                    },
+                    VideoPart::Audio(data) => Segment::Media {
+                        mime_type: "audio/wav".into(),
+                        data,
+                    },
+                });
+            }
+        }
+        turn.segments = segments;
+    }
+    Some(out)
+}
+
 fn expand_documents(prompt: &Prompt) -> (Option<Prompt>, DocumentItems) {
     let mut items = DocumentItems::default();
     let has_documents = prompt

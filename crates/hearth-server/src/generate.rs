@@ -19,6 +19,7 @@ use crate::files::resolve::file_parts;
 use crate::models::not_found;
 use crate::request::{body_bytes, check_version, parse_json, query};
 use crate::stream::{self, Framing};
+use crate::video::read_videos;
 use crate::{ApiError, AppState};
 
 pub async fn dispatch(
@@ -68,6 +69,7 @@ pub async fn dispatch(
                 (None, None) => &[],
             };
             read_documents(&state, contents, engine.info(), &mut files).await?;
+            read_videos(contents, engine.info(), &mut files).await?;
             state
                 .prepare(move || count_tokens(engine, req, &files))
                 .await
@@ -79,6 +81,7 @@ pub async fn dispatch(
             let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
             let mut files = file_parts(&state, &req.contents).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;
+            read_videos(&req.contents, engine.info(), &mut files).await?;
             let id = engine.info().id.clone();
             let (events, meta) = state
                 .prepare(move || begin(&engine, req, &model, &files, scope))
@@ -103,6 +106,7 @@ pub async fn dispatch(
             let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
             let mut files = file_parts(&state, &req.contents).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;
+            read_videos(&req.contents, engine.info(), &mut files).await?;
             let id = engine.info().id.clone();
             let (events, meta) = state
                 .prepare(move || begin(&engine, req, &model, &files, scope))

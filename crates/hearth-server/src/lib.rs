@@ -13,6 +13,7 @@ pub mod registry;
 mod request;
 mod stream;
 mod trace;
+pub mod video;
 
 use std::sync::Arc;
 

@@ -170,6 +170,7 @@ impl Engine for FailingEngine {
                 image_tokens: 0,
                 document_tokens: 0,
                 audio_tokens: 0,
+                video_tokens: 0,
             },
             EngineEvent::Delta {
                 candidate: 0,

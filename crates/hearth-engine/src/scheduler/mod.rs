@@ -282,6 +282,7 @@ impl Scheduler {
             cached_tokens: reused as u32,
             image_tokens: job.counts.image,
             audio_tokens: job.counts.audio,
+            video_tokens: job.counts.video,
             document_tokens: job.counts.document,
         });
         let top = job.request.logprobs.unwrap_or(0) as usize;

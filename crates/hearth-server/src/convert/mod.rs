@@ -40,6 +40,8 @@ pub struct FileParts {
     /// Documents read before conversion (off the async threads, in worker
     /// processes), by the path of their part: `contents[i].parts[j]`.
     documents: HashMap<String, Arc<hearth_document::Document>>,
+    /// Videos read before conversion ([`crate::video`]), by part path.
+    videos: HashMap<String, Arc<Vec<hearth_engine::VideoPart>>>,
     /// Whether this server reads documents at all.
     reads_documents: bool,
 }
@@ -66,6 +68,14 @@ impl FileParts {
 
     pub fn document(&self, at: &str) -> Option<&Arc<hearth_document::Document>> {
         self.documents.get(at)
+    }
+
+    pub fn insert_video(&mut self, at: String, video: Arc<Vec<hearth_engine::VideoPart>>) {
+        self.videos.insert(at, video);
+    }
+
+    pub fn video(&self, at: &str) -> Option<&Arc<Vec<hearth_engine::VideoPart>>> {
+        self.videos.get(at)
     }
 
     pub fn set_reads_documents(&mut self, yes: bool) {

@@ -321,7 +321,14 @@ fn payload_segment(
             format!("Unsupported MIME type: {base}"),
         ));
     }
-    if !info.capabilities.reads(&base) {
+    // A video is read as its frames (and audio track): by models that read images.
+    let video = base.starts_with("video/");
+    let readable = if video {
+        info.capabilities.reads("image/png")
+    } else {
+        info.capabilities.reads(&base)
+    };
+    if !readable {
         let why = if info.capabilities.media.is_empty() {
             "it is a text-only model (no multimodal projector is loaded for it)".to_string()
         } else {
@@ -341,11 +348,17 @@ fn payload_segment(
             ),
         ));
     }
-    if part.video_metadata.is_some() && !base.starts_with("video/") {
+    if part.video_metadata.is_some() && !video {
         return Err(ApiError::field(
             &format!("{at}.video_metadata"),
             "videoMetadata applies to video parts only",
         ));
+    }
+    if video {
+        let Some(parts) = files.video(at) else {
+            return Err(ApiError::internal("the video of this part was not read"));
+        };
+        return Ok(Segment::Video(parts.as_ref().clone()));
     }
     Ok(Segment::Media {
         mime_type: base,

@@ -129,6 +129,8 @@ struct Usage {
     documents: u32,
     /// Prompt tokens that are audio.
     audio: u32,
+    /// Prompt tokens that are video frames.
+    video: u32,
     per_candidate: BTreeMap<u32, CandidateUsage>,
 }
 
@@ -142,12 +144,14 @@ impl Usage {
                 image_tokens,
                 document_tokens,
                 audio_tokens,
+                video_tokens,
             } => {
                 self.prompt = *prompt_tokens;
                 self.cached = *cached_tokens;
                 self.images = *image_tokens;
                 self.documents = *document_tokens;
                 self.audio = *audio_tokens;
+                self.video = *video_tokens;
             }
             EngineEvent::Delta {
                 candidate,
@@ -179,6 +183,7 @@ impl Usage {
                 image: self.images,
                 document: self.documents,
                 audio: self.audio,
+                video: self.video,
             })),
             cache_tokens_details: (self.cached > 0).then(|| {
                 vec![ModalityTokenCount {
@@ -444,10 +449,12 @@ pub fn prompt_details(t: PromptTokens) -> Vec<ModalityTokenCount> {
         .total
         .saturating_sub(t.image)
         .saturating_sub(t.document)
-        .saturating_sub(t.audio);
+        .saturating_sub(t.audio)
+        .saturating_sub(t.video);
     [
         (Modality::Text, text),
         (Modality::Image, t.image),
+        (Modality::Video, t.video),
         (Modality::Audio, t.audio),
         (Modality::Document, t.document),
     ]
