@@ -66,3 +66,25 @@ test("audio: bytes that are no audio, and audio for a text-only model, are 400s"
     );
   }
 });
+
+test("video: files.upload of an MP4, then createPartFromUri: frames as VIDEO, its track as AUDIO", async () => {
+  const path = fileURLToPath(new URL("../../testdata/video/test-3s.mp4", import.meta.url));
+  const file = await ai.files.upload({ file: path });
+  assert.equal(file.mimeType, "video/mp4");
+  const contents = [createUserContent([createPartFromUri(file.uri, file.mimeType), "What happens in this video?"])];
+  const config = { temperature: 0, maxOutputTokens: 8 };
+  const response = await ai.models.generateContent({ model: AUDIO_MODEL, contents, config });
+  const usage = response.usageMetadata;
+  const frames = tokens(usage, "VIDEO");
+  assert.ok(frames > 0, JSON.stringify(usage));
+  const audio = tokens(usage, "AUDIO");
+  assert.ok(audio >= 73 && audio <= 77, JSON.stringify(usage));
+  assert.equal(tokens(usage, "TEXT") + frames + audio, usage.promptTokenCount);
+  const counted = await ai.models.countTokens({ model: AUDIO_MODEL, contents });
+  assert.equal(counted.totalTokens, usage.promptTokenCount);
+  const inline = [createUserContent([createPartFromBase64(readFileSync(path).toString("base64"), "video/mp4"), "What happens in this video?"])];
+  let streamed = "";
+  for await (const chunk of await ai.models.generateContentStream({ model: AUDIO_MODEL, contents: inline, config })) streamed += chunk.text ?? "";
+  assert.equal(streamed, response.text ?? "");
+  await ai.files.delete({ name: file.name });
+});

@@ -1,4 +1,4 @@
-"""Audio as input through the official Python SDK (google-genai 3.6.1), on
+"""Audio and video as input through the official Python SDK (google-genai 3.6.1), on
 the tiny tier (tests/sdk/run.sh): the guide's pattern (files.upload of a WAV
 and an MP3, then Part.from_uri) and inline audio, on the tiny Gemma 4 audio
 model (25 audio tokens a second); AUDIO in usage; countTokens equal to the
@@ -83,3 +83,33 @@ def test_audio_that_cannot_be_read_is_a_400(client):
             client.models.generate_content(model=model, contents=[part, "What is said?"])
         assert e.value.code == 400
         assert why in e.value.message, e.value.message
+
+
+VIDEO = pathlib.Path(__file__).resolve().parents[2] / "testdata" / "video" / "test-3s.mp4"
+
+
+def test_uploaded_video_by_uri_and_inline(client):
+    """The guide's pattern with an MP4: its frames (VIDEO) and its audio track (AUDIO)."""
+    file = client.files.upload(file=VIDEO)
+    assert file.mime_type == "video/mp4"
+    part = types.Part.from_uri(file_uri=file.uri, mime_type=file.mime_type)
+    contents = [part, "What happens in this video?"]
+    config = types.GenerateContentConfig(temperature=0, max_output_tokens=8)
+    response = client.models.generate_content(model=AUDIO_MODEL, contents=contents, config=config)
+    usage = response.usage_metadata
+    frames = tokens(usage, "VIDEO")
+    assert frames > 0 and 73 <= tokens(usage, "AUDIO") <= 77, usage
+    assert tokens(usage, "TEXT") + frames + tokens(usage, "AUDIO") == usage.prompt_token_count
+    counted = client.models.count_tokens(model=AUDIO_MODEL, contents=contents)
+    assert counted.total_tokens == usage.prompt_token_count
+    # Two frames a second: twice the frames.
+    faster = types.Part(file_data=part.file_data, video_metadata=types.VideoMetadata(fps=2))
+    doubled = client.models.generate_content(model=AUDIO_MODEL, contents=[faster, "What happens?"], config=config)
+    assert tokens(doubled.usage_metadata, "VIDEO") == 2 * frames
+    # Streamed = unary at temperature 0, the same video sent inline.
+    inline = [types.Part.from_bytes(data=VIDEO.read_bytes(), mime_type="video/mp4"), "What happens in this video?"]
+    streamed = "".join(
+        c.text or "" for c in client.models.generate_content_stream(model=AUDIO_MODEL, contents=inline, config=config)
+    )
+    assert streamed == (response.text or "")
+    client.files.delete(name=file.name)

@@ -80,7 +80,8 @@ pub async fn read_documents(
     Ok(())
 }
 
-fn decode(data: &str) -> Result<Vec<u8>, base64::DecodeError> {
+/// Proto `bytes` in JSON: standard or URL-safe base64, padded or not.
+pub(crate) fn decode(data: &str) -> Result<Vec<u8>, base64::DecodeError> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let d = data.trim();
     let mut last = None;

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use base64::Engine as _;
 use hearth_engine::{ModelInfo, VideoPart};
 use hearth_wire::{Content, Part};
 use tokio::io::AsyncReadExt;
@@ -66,8 +65,7 @@ pub async fn read_videos(
                     continue;
                 }
                 // Bad base64 is the conversion's error, which names it.
-                let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(blob.data.trim())
-                else {
+                let Ok(bytes) = crate::documents::decode(&blob.data) else {
                     continue;
                 };
                 (format!("{at}.inline_data"), Arc::new(bytes))
