@@ -228,3 +228,111 @@ async fn videos_are_read_as_timestamped_frames_and_their_audio() {
     let (status, _) = post(&http, method("gemma3v-f32", "countTokens"), &silent).await;
     assert_eq!(status, 200, "the server still serves");
 }
+
+/// `mediaResolution` where the projector has a token budget (Gemma 4's,
+/// 70 to 1120 an image): an image LOW 280, MEDIUM 560, HIGH 1120 tokens or
+/// its part's `numTokens`, a video frame LOW 70, HIGH 280, as Gemini 3
+/// spends them; countTokens and generateContent agree; a projector with a
+/// fixed count refuses it by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn media_resolution_sets_the_tokens_of_images_and_frames() {
+    let server = start();
+    let http = reqwest::Client::new();
+    let method = |model: &str, m: &str| format!("{}/v1beta/models/{model}:{m}", server.url);
+    let png = std::fs::read(root().join("testdata/images/gemma3v-test.png")).expect("png");
+    let image = |resolution: Value| {
+        let mut part = json!({"inlineData": {"mimeType": "image/png", "data": b64(&png)}});
+        if !resolution.is_null() {
+            part["mediaResolution"] = resolution;
+        }
+        part
+    };
+    let count = |parts: Vec<Value>, config: Value| {
+        json!({"generateContentRequest": {"model": "models/gemma4a-f32",
+            "contents": [{"role": "user", "parts": parts}], "generationConfig": config}})
+    };
+    let within = |got: u64, want: u64| got.abs_diff(want) * 10 <= want;
+    // The part's own level or numTokens, and the request's level.
+    for (part, config, want) in [
+        (json!({"level": "MEDIA_RESOLUTION_LOW"}), json!({}), 280),
+        (json!({"level": "MEDIA_RESOLUTION_MEDIUM"}), json!({}), 560),
+        (json!({"level": "MEDIA_RESOLUTION_HIGH"}), json!({}), 1120),
+        (json!({"numTokens": 140}), json!({}), 140),
+        (
+            Value::Null,
+            json!({"mediaResolution": "MEDIA_RESOLUTION_LOW"}),
+            280,
+        ),
+        (
+            json!({"numTokens": 140}),
+            json!({"mediaResolution": "MEDIA_RESOLUTION_HIGH"}),
+            140,
+        ),
+    ] {
+        let body = count(
+            vec![image(part.clone()), json!({"text": "What is it?"})],
+            config,
+        );
+        let (status, v) = post(&http, method("gemma4a-f32", "countTokens"), &body).await;
+        assert_eq!(status, 200, "{v}");
+        let got = details(&v, "IMAGE");
+        assert!(
+            within(got, want),
+            "{part} {body}: {got} image tokens, {want} asked"
+        );
+    }
+    // Unset: the projector's own count for this 64 x 64 image (its minimum).
+    let (_, v) = post(
+        &http,
+        method("gemma4a-f32", "countTokens"),
+        &count(vec![image(Value::Null)], json!({})),
+    )
+    .await;
+    let own = details(&v, "IMAGE");
+    assert!((70..=100).contains(&own), "{v}");
+    // Video frames: LOW 70 each (3 frames), HIGH 280.
+    for (level, per_frame) in [("MEDIA_RESOLUTION_LOW", 70), ("MEDIA_RESOLUTION_HIGH", 280)] {
+        let body = count(
+            vec![video_part(
+                "video/mp4",
+                &video("test-2s-silent.mp4"),
+                Value::Null,
+            )],
+            json!({"mediaResolution": level}),
+        );
+        let (status, v) = post(&http, method("gemma4a-f32", "countTokens"), &body).await;
+        assert_eq!(status, 200, "{v}");
+        let got = details(&v, "VIDEO");
+        assert!(within(got, 2 * per_frame), "{level}: {got} for 2 frames");
+    }
+    // generateContent reports the count of the same request.
+    let parts = vec![
+        image(json!({"level": "MEDIA_RESOLUTION_LOW"})),
+        json!({"text": "What is it?"}),
+    ];
+    let body = count(parts.clone(), json!({}));
+    let (_, counted) = post(&http, method("gemma4a-f32", "countTokens"), &body).await;
+    let gen = json!({"contents": [{"role": "user", "parts": parts}],
+        "generationConfig": {"maxOutputTokens": 2, "temperature": 0}});
+    let (status, answer) = post(&http, method("gemma4a-f32", "generateContent"), &gen).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["usageMetadata"]["promptTokenCount"],
+        counted["totalTokens"]
+    );
+    // A projector with a fixed count (Gemma 3's 4 positions) refuses it.
+    for (part, config) in [
+        (json!({"level": "MEDIA_RESOLUTION_LOW"}), json!({})),
+        (
+            Value::Null,
+            json!({"mediaResolution": "MEDIA_RESOLUTION_HIGH"}),
+        ),
+    ] {
+        let gen = json!({"contents": [{"role": "user", "parts": [image(part), {"text": "?"}]}],
+            "generationConfig": config});
+        let (status, v) = post(&http, method("gemma3v-f32", "generateContent"), &gen).await;
+        assert_eq!(status, 400, "{v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("media_resolution"), "{message}");
+    }
+}

@@ -79,6 +79,10 @@ pub enum Segment {
     Media {
         mime_type: String,
         data: Arc<Vec<u8>>,
+        /// The image tokens wanted (`mediaResolution`); None: the
+        /// projector's own count. Only projectors with a token budget
+        /// (Gemma 4's) honour it; others refuse it.
+        tokens: Option<u32>,
     },
     /// A function call the model made earlier.
     ToolCall {
@@ -98,7 +102,11 @@ pub enum Segment {
     /// A video as the model reads it: sampled frames, each after its
     /// timestamp, then its audio track. Frames are reported as VIDEO, the
     /// track as AUDIO.
-    Video(Vec<VideoPart>),
+    Video {
+        parts: Vec<VideoPart>,
+        /// The tokens wanted for each frame, as [`Segment::Media`]'s.
+        tokens: Option<u32>,
+    },
 }
 
 /// A piece of a [`Segment::Video`].

@@ -536,7 +536,7 @@ impl LlmEngine {
         };
         let marker = reader.marker();
         let mut marked = prompt.clone();
-        let mut media: Vec<(String, Arc<Vec<u8>>)> = Vec::new();
+        let mut media: Vec<(String, Arc<Vec<u8>>, Option<u32>)> = Vec::new();
         for (index, turn) in marked.turns.iter_mut().enumerate() {
             for seg in &mut turn.segments {
                 match seg {
@@ -548,8 +548,12 @@ impl LlmEngine {
                             ),
                         })
                     }
-                    Segment::Media { mime_type, data } => {
-                        media.push((mime_type.clone(), data.clone()));
+                    Segment::Media {
+                        mime_type,
+                        data,
+                        tokens,
+                    } => {
+                        media.push((mime_type.clone(), data.clone(), *tokens));
                         *seg = Segment::Text(marker.to_string());
                     }
                     _ => {}
@@ -569,11 +573,34 @@ impl LlmEngine {
                 message: "the model's chat template dropped or repeated a media part of this conversation".into(),
             });
         }
+        if media.iter().any(|m| m.2.is_some()) && reader.image_tokens().is_none() {
+            return Err(EngineError::InvalidRequest {
+                field: Some(Field::MediaResolution),
+                message: format!(
+                    "model '{}' reads each image at its projector's own resolution (a fixed number of tokens); a media resolution cannot change it",
+                    self.info.id
+                ),
+            });
+        }
+        if let (Some((lo, hi)), Some(n)) = (
+            reader.image_tokens(),
+            media.iter().filter_map(|m| m.2).find(|&n| {
+                reader
+                    .image_tokens()
+                    .is_some_and(|(lo, hi)| n < lo || n > hi)
+            }),
+        ) {
+            return Err(EngineError::InvalidRequest {
+                field: Some(Field::MediaResolution),
+                message: format!("{n} image tokens: this model reads {lo} to {hi} a picture"),
+            });
+        }
         let items: Vec<MediaItem<'_>> = media
             .iter()
-            .map(|(mime_type, data)| MediaItem {
+            .map(|(mime_type, data, tokens)| MediaItem {
                 mime_type,
                 data: data.as_slice(),
+                tokens: *tokens,
             })
             .collect();
         let mut out = reader
@@ -676,15 +703,8 @@ impl Engine for LlmEngine {
     fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         let (mut plan, options) = self.plan(&request)?;
         let (tokens, media, counts) = self.tokens(&request.prompt, &options)?;
-        if media.is_some() && request.media_resolution.is_some() {
-            return Err(EngineError::InvalidRequest {
-                field: Some(Field::MediaResolution),
-                message: format!(
-                    "model '{}' reads each image at its projector's own resolution (a fixed number of tokens); a media resolution cannot change it",
-                    self.info.id
-                ),
-            });
-        }
+        // A media resolution reaches the engine on each media segment
+        // (`Segment::Media::tokens`), where the projector honours or refuses it.
         if tokens.is_empty() {
             return Err(EngineError::InvalidRequest {
                 field: Some(Field::Contents),
@@ -832,7 +852,7 @@ fn expand_videos(prompt: &Prompt) -> Option<Prompt> {
         .turns
         .iter()
         .flat_map(|t| &t.segments)
-        .any(|s| matches!(s, Segment::Video(_)));
+        .any(|s| matches!(s, Segment::Video { .. }));
     if !has_video {
         return None;
     }
@@ -840,7 +860,7 @@ fn expand_videos(prompt: &Prompt) -> Option<Prompt> {
     for turn in &mut out.turns {
         let mut segments = Vec::with_capacity(turn.segments.len());
         for seg in std::mem::take(&mut turn.segments) {
-            let Segment::Video(parts) = seg else {
+            let Segment::Video { parts, tokens } = seg else {
                 segments.push(seg);
                 continue;
             };
@@ -850,10 +870,12 @@ fn expand_videos(prompt: &Prompt) -> Option<Prompt> {
                     VideoPart::Frame(data) => Segment::Media {
                         mime_type: VIDEO_FRAME.into(),
                         data,
+                        tokens,
                     },
                     VideoPart::Audio(data) => Segment::Media {
                         mime_type: "audio/wav".into(),
                         data,
+                        tokens: None,
                     },
                 });
             }
@@ -919,14 +941,23 @@ fn expand_documents(prompt: &Prompt) -> (Option<Prompt>, DocumentItems) {
                                 segments.push(Segment::Media {
                                     mime_type: "image/png".into(),
                                     data,
+                                    tokens: None,
                                 });
                             }
                         }
                     }
                 }
-                Segment::Media { mime_type, data } => {
+                Segment::Media {
+                    mime_type,
+                    data,
+                    tokens,
+                } => {
                     items.media.push(false);
-                    segments.push(Segment::Media { mime_type, data });
+                    segments.push(Segment::Media {
+                        mime_type,
+                        data,
+                        tokens,
+                    });
                 }
                 other => segments.push(other),
             }

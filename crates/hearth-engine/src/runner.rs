@@ -96,6 +96,12 @@ pub trait MediaReader: Send + Sync {
     fn image_size(&self) -> Option<u32> {
         None
     }
+    /// The range of image tokens it can be asked for (a projector whose
+    /// token count follows the image's size, as Gemma 4's); None: a fixed
+    /// count, and a [`MediaItem::tokens`] is refused.
+    fn image_tokens(&self) -> Option<(u32, u32)> {
+        None
+    }
     /// Tokenizes rendered text whose markers stand, in order, for `media`
     /// (encoded files such as PNG, JPEG or WAV). Errors are the caller's:
     /// bad or unreadable media.
@@ -113,6 +119,8 @@ pub trait MediaReader: Send + Sync {
 pub struct MediaItem<'a> {
     pub mime_type: &'a str,
     pub data: &'a [u8],
+    /// The image tokens wanted (None: the projector's own count).
+    pub tokens: Option<u32>,
 }
 
 /// Runs the model. Owned by the engine thread alone.

@@ -64,6 +64,21 @@ pub fn decode_image(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
     Ok((w, h, rgb.into_raw()))
 }
 
+/// The image scaled (aspect kept, bicubic as mtmd's) to about `tokens`
+/// tokens of `side` x `side` pixels each, each edge a multiple of `side`:
+/// mtmd's dynamic-size preprocessor then keeps that size.
+fn to_budget(w: u32, h: u32, rgb: Vec<u8>, tokens: u32, side: u32) -> (u32, u32, Vec<u8>) {
+    let scale =
+        (f64::from(tokens) * f64::from(side).powi(2) / (f64::from(w) * f64::from(h))).sqrt();
+    let edge = |v: u32| ((f64::from(v) * scale / f64::from(side)).round().max(1.0) as u32) * side;
+    let (tw, th) = (edge(w), edge(h));
+    let Some(img) = image::RgbImage::from_raw(w, h, rgb.clone()) else {
+        return (w, h, rgb);
+    };
+    let out = image::imageops::resize(&img, tw, th, image::imageops::FilterType::CatmullRom);
+    (tw, th, out.into_raw())
+}
+
 /// A loaded projector, shared by the tokenizing request threads and the
 /// engine thread that evaluates it.
 pub struct Projector {
@@ -75,7 +90,15 @@ pub struct Projector {
     vision: bool,
     /// The sample rate of its audio tower, when it has one.
     audio_rate: Option<u32>,
+    /// A token budget per image: (fewest, most, the side in pixels of one
+    /// token), for projectors whose token count follows the image's size.
+    budget: Option<(u32, u32, u32)>,
 }
+
+/// Gemma 4's vision projector reads an image as 70 to 1120 tokens, one per
+/// 3 x 3 patches (clip.cpp: `set_limit_image_tokens(70, 1120)`, n_merge 3),
+/// as many as its size gives once aligned (mtmd's dyn_size preprocessor).
+const GEMMA4_IMAGE_TOKENS: (u32, u32) = (70, 1120);
 
 impl Projector {
     /// Loads the projector GGUF for `model` (errors do not repeat the path).
@@ -110,17 +133,33 @@ impl Projector {
         if !vision && audio_rate.is_none() {
             return Err("this projector reads neither images nor audio".into());
         }
-        let image_size = crate::gguf::read_header(path)
-            .ok()
-            .and_then(|h| h.int("clip.vision.image_size"))
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|&n| n > 0);
+        let header = crate::gguf::read_header(path).ok();
+        let int = |key: &str| {
+            header
+                .as_ref()
+                .and_then(|h| h.int(key))
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|&n| n > 0)
+        };
+        let image_size = int("clip.vision.image_size");
+        let kind = header
+            .as_ref()
+            .and_then(|h| h.str("clip.vision.projector_type"))
+            .unwrap_or_default()
+            .to_string();
+        let budget = match (kind.as_str(), int("clip.vision.patch_size")) {
+            ("gemma4v", Some(patch)) if vision => {
+                Some((GEMMA4_IMAGE_TOKENS.0, GEMMA4_IMAGE_TOKENS.1, patch * 3))
+            }
+            _ => None,
+        };
         Ok(Arc::new(Projector {
             ctx: Mutex::new(ctx),
             marker: mtmd_default_marker().to_string(),
             image_size,
             vision,
             audio_rate,
+            budget,
         }))
     }
 
@@ -168,6 +207,10 @@ impl MediaReader for Projector {
         self.image_size
     }
 
+    fn image_tokens(&self) -> Option<(u32, u32)> {
+        self.budget.map(|(lo, hi, _)| (lo, hi))
+    }
+
     fn tokenize(
         &self,
         text: &str,
@@ -196,6 +239,10 @@ impl MediaReader for Projector {
                 (true, None) => return Err(item("this projector has no audio tower".into())),
                 (false, _) => {
                     let (w, h, rgb) = decode_image(m.data).map_err(item)?;
+                    let (w, h, rgb) = match (m.tokens, self.budget) {
+                        (Some(n), Some((_, _, side))) => to_budget(w, h, rgb, n, side),
+                        _ => (w, h, rgb),
+                    };
                     MtmdBitmap::from_image_data(w, h, &rgb).map_err(|e| item(format!("{e:?}")))?
                 }
             };

@@ -83,6 +83,7 @@ fn an_audio_prompt_matches_transformers() {
                 &[MediaItem {
                     mime_type: "audio/wav",
                     data: &bytes,
+                    tokens: None,
                 }],
             )
             .expect("tokenize");
@@ -147,6 +148,7 @@ fn audio_prompt(text: &str, mime: &str, bytes: Vec<u8>) -> Prompt {
                 Segment::Media {
                     mime_type: mime.into(),
                     data: Arc::new(bytes),
+                    tokens: None,
                 },
             ],
         }],
@@ -301,6 +303,7 @@ fn every_audio_type_decodes_to_the_same_clip() {
                 &[MediaItem {
                     mime_type: mime,
                     data: &bytes,
+                    tokens: None,
                 }],
             )
             .expect("tokenize");

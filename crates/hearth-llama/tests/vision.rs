@@ -103,6 +103,7 @@ fn an_image_prompt_matches_transformers() {
                 &[MediaItem {
                     mime_type: "image/png",
                     data: bytes.as_slice(),
+                    tokens: None,
                 }],
             )
             .expect("tokenize");
@@ -171,6 +172,7 @@ fn image_prompt(text: &str, png: Vec<u8>) -> Prompt {
                 Segment::Media {
                     mime_type: "image/png".into(),
                     data: Arc::new(png),
+                    tokens: None,
                 },
             ],
         }],
@@ -245,6 +247,7 @@ fn document_pages_count_as_documents() {
                 Segment::Media {
                     mime_type: "image/png".into(),
                     data: Arc::new(image(1)),
+                    tokens: None,
                 },
                 Segment::Text("What is the cat's name?".into()),
             ],

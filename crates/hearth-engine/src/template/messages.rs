@@ -117,7 +117,7 @@ fn user_messages(index: usize, turn: &Turn, out: &mut Vec<Value>) -> Result<(), 
             }
             Segment::Media { mime_type, .. } => return Err(media_error(index, mime_type)),
             // The engine expands videos into text and media before rendering.
-            Segment::Video(_) => return Err(media_error(index, "video/mp4")),
+            Segment::Video { .. } => return Err(media_error(index, "video/mp4")),
         }
     }
     if let Some(t) = text {
@@ -135,7 +135,7 @@ fn model_message(index: usize, turn: &Turn) -> Result<Value, TemplateError> {
     for segment in &turn.segments {
         match segment {
             Segment::Text(t) => content.push_str(t),
-            Segment::Document(_) | Segment::Video(_) => {
+            Segment::Document(_) | Segment::Video { .. } => {
                 return Err(TemplateError::Unsupported(format!(
                     "turns[{index}] is a model turn holding a document or a video; they come from the user"
                 )))

@@ -355,6 +355,7 @@ fn hf_messages_rejects_media() {
                 Segment::Media {
                     mime_type: "image/png".to_owned(),
                     data: Arc::new(vec![0x89, b'P', b'N', b'G']),
+                    tokens: None,
                 },
             ],
         }],

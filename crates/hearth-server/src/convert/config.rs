@@ -67,14 +67,7 @@ pub fn validate_config(c: GenerationConfig, info: &ModelInfo) -> Result<ValidCon
     let logprobs = logprobs(&c)?;
     let (thinking, include_thoughts) = thinking(&c, info)?;
     let constraint = constraint(&c, info)?;
-    let media_resolution = c.media_resolution.and_then(|m| match m {
-        MediaResolution::MediaResolutionUnspecified => None,
-        MediaResolution::MediaResolutionLow => Some(MediaDetail::Low),
-        MediaResolution::MediaResolutionMedium => Some(MediaDetail::Medium),
-        MediaResolution::MediaResolutionHigh | MediaResolution::MediaResolutionUltraHigh => {
-            Some(MediaDetail::High)
-        }
-    });
+    let media_resolution = media_detail(c.media_resolution);
     Ok(ValidConfig {
         sampling,
         max_output_tokens,
@@ -300,4 +293,16 @@ fn enum_values(c: &GenerationConfig) -> Result<Vec<String>, ApiError> {
             "text/x.enum needs a responseSchema of type STRING with a non-empty enum",
         )),
     }
+}
+
+/// `generationConfig.mediaResolution` as a level (None: unset or unspecified).
+pub fn media_detail(m: Option<MediaResolution>) -> Option<MediaDetail> {
+    m.and_then(|m| match m {
+        MediaResolution::MediaResolutionUnspecified => None,
+        MediaResolution::MediaResolutionLow => Some(MediaDetail::Low),
+        MediaResolution::MediaResolutionMedium => Some(MediaDetail::Medium),
+        MediaResolution::MediaResolutionHigh | MediaResolution::MediaResolutionUltraHigh => {
+            Some(MediaDetail::High)
+        }
+    })
 }

@@ -151,6 +151,8 @@ pub fn validate(
         _ => "generation_config.response_schema",
     };
     let cfg = config::validate_config(req.generation_config.unwrap_or_default(), info)?;
+    let mut prompt = prompt;
+    prompt::apply_media_resolution(&mut prompt, cfg.media_resolution);
     // safetySettings: decoded (categories and thresholds checked by the
     // parser) and accepted; hearth does not filter (README).
     Ok(ValidRequest {

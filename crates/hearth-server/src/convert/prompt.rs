@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use hearth_engine::{DocumentPart, ModelInfo, Prompt, Role, Segment, ToolChoice, ToolSpec, Turn};
+use hearth_engine::{
+    DocumentPart, MediaDetail, ModelInfo, Prompt, Role, Segment, ToolChoice, ToolSpec, Turn,
+};
 use hearth_wire::{
     Content, CountTokensRequest, FileData, FunctionCallingMode, Part, Tool, ToolConfig,
 };
@@ -339,13 +341,14 @@ fn payload_segment(
             format!("model '{}' cannot read {base}: {why}", info.id),
         ));
     }
-    if part.media_resolution.is_some() {
+    let tokens = match &part.media_resolution {
+        Some(r) => part_tokens(at, r, video)?,
+        None => None,
+    };
+    if tokens.is_some() && !(video || base.starts_with("image/")) {
         return Err(ApiError::field(
             &format!("{at}.media_resolution"),
-            format!(
-                "model '{}' reads each image at its projector's own resolution (a fixed number of tokens); mediaResolution cannot change it",
-                info.id
-            ),
+            "mediaResolution applies to images and videos",
         ));
     }
     if part.video_metadata.is_some() && !video {
@@ -358,12 +361,76 @@ fn payload_segment(
         let Some(parts) = files.video(at) else {
             return Err(ApiError::internal("the video of this part was not read"));
         };
-        return Ok(Segment::Video(parts.as_ref().clone()));
+        return Ok(Segment::Video {
+            parts: parts.as_ref().clone(),
+            tokens,
+        });
     }
     Ok(Segment::Media {
         mime_type: base,
         data: bytes,
+        tokens,
     })
+}
+
+/// The image tokens a media resolution asks for, as Gemini 3 spends them:
+/// an image LOW 280, MEDIUM 560, HIGH (and ULTRA_HIGH) 1120; a video frame
+/// LOW and MEDIUM 70, HIGH 280. None: the model's own count.
+pub fn resolution_tokens(level: MediaDetail, video: bool) -> u32 {
+    match (level, video) {
+        (MediaDetail::Low, false) => 280,
+        (MediaDetail::Medium, false) => 560,
+        (MediaDetail::High, false) => 1120,
+        (MediaDetail::Low | MediaDetail::Medium, true) => 70,
+        (MediaDetail::High, true) => 280,
+    }
+}
+
+/// A part's own `mediaResolution`: a level, or `numTokens`.
+fn part_tokens(
+    at: &str,
+    r: &hearth_wire::PartMediaResolution,
+    video: bool,
+) -> Result<Option<u32>, ApiError> {
+    use hearth_wire::MediaResolution as R;
+    let field = format!("{at}.media_resolution");
+    if let Some(n) = r.num_tokens {
+        if r.level.is_some() {
+            return Err(ApiError::field(&field, "set level or numTokens, not both"));
+        }
+        return u32::try_from(n)
+            .ok()
+            .filter(|&n| n > 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::field(&field, format!("numTokens must be above 0, got {n}")));
+    }
+    Ok(match r.level {
+        None | Some(R::MediaResolutionUnspecified) => None,
+        Some(R::MediaResolutionLow) => Some(resolution_tokens(MediaDetail::Low, video)),
+        Some(R::MediaResolutionMedium) => Some(resolution_tokens(MediaDetail::Medium, video)),
+        Some(R::MediaResolutionHigh | R::MediaResolutionUltraHigh) => {
+            Some(resolution_tokens(MediaDetail::High, video))
+        }
+    })
+}
+
+/// `generationConfig.mediaResolution` for every image and video of the
+/// prompt that does not set its own.
+pub fn apply_media_resolution(prompt: &mut Prompt, level: Option<MediaDetail>) {
+    let Some(level) = level else { return };
+    for seg in prompt.turns.iter_mut().flat_map(|t| t.segments.iter_mut()) {
+        match seg {
+            Segment::Media {
+                mime_type, tokens, ..
+            } if tokens.is_none() && mime_type.starts_with("image/") => {
+                *tokens = Some(resolution_tokens(level, false));
+            }
+            Segment::Video { tokens, .. } if tokens.is_none() => {
+                *tokens = Some(resolution_tokens(level, true));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A PDF part, read beforehand ([`crate::documents`]): each page's text
@@ -581,13 +648,19 @@ pub fn count_request_prompt(
         (Some(contents), None) => prompt_from_contents(contents, None, Vec::new(), info, files),
         (None, Some(g)) => {
             let tools = function_tools(g.tools.as_deref(), info)?;
-            prompt_from_contents(
+            let mut prompt = prompt_from_contents(
                 &g.contents,
                 g.system_instruction.as_ref(),
                 tools,
                 info,
                 files,
-            )
+            )?;
+            let level = g
+                .generation_config
+                .as_ref()
+                .and_then(|c| super::config::media_detail(c.media_resolution));
+            apply_media_resolution(&mut prompt, level);
+            Ok(prompt)
         }
     }
 }
