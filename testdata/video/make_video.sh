@@ -32,3 +32,15 @@ open("hostile-10h.flv", "wb").write(b)
 PY
 printf 'YUV4MPEG2 W12000 H12000 F25:1 Ip A1:1 C420jpeg\n' > hostile-huge.y4m
 ls -l hostile-10h.flv hostile-huge.y4m
+# Gemini's other video containers, 1 s each (testsrc 64x64 at 10 fps, a tone
+# where the container takes one), and the audio test clip as ADTS AAC.
+src=(-f lavfi -i "testsrc=size=64x64:rate=10:duration=1" -f lavfi -i "sine=frequency=440:sample_rate=16000:duration=1")
+ffmpeg "${common[@]}" "${src[@]}" -c:v mpeg4 -c:a aac -ac 1 -shortest "${out[@]}" test-1s.mov
+ffmpeg "${common[@]}" "${src[@]}" -c:v mpeg4 -c:a mp3 -ac 1 -shortest "${out[@]}" test-1s.avi
+ffmpeg "${common[@]}" "${src[@]}" -c:v flv1 -c:a mp3 -ar 22050 -ac 1 -shortest "${out[@]}" test-1s.flv
+ffmpeg "${common[@]}" "${src[@]}" -c:v mpeg2video -c:a mp2 -ac 1 -shortest -f mpeg "${out[@]}" test-1s.mpg
+ffmpeg "${common[@]}" "${src[@]}" -c:v wmv2 -c:a wmav2 -ac 1 -shortest "${out[@]}" test-1s.wmv
+ffmpeg "${common[@]}" -f lavfi -i "testsrc=size=176x144:rate=10:duration=1" -f lavfi -i "sine=frequency=440:sample_rate=8000:duration=1" \
+  -c:v h263 -c:a aac -ar 8000 -ac 1 -shortest "${out[@]}" test-1s.3gp
+ffmpeg "${common[@]}" -i ../audio/gemma4a-test.wav -c:a aac -b:a 64k "${out[@]}" ../audio/gemma4a-test.aac
+ls -l test-1s.* ../audio/gemma4a-test.aac

@@ -178,6 +178,26 @@ async fn videos_are_read_as_timestamped_frames_and_their_audio() {
             "{file}: {audio} audio tokens for 3 s"
         );
     }
+    // Gemini's other containers, 1 s each: a frame and a second of audio.
+    for (mime, file) in [
+        ("video/mov", "test-1s.mov"),
+        ("video/avi", "test-1s.avi"),
+        ("video/x-flv", "test-1s.flv"),
+        ("video/mpeg", "test-1s.mpg"),
+        ("video/mpg", "test-1s.mpg"),
+        ("video/wmv", "test-1s.wmv"),
+        ("video/3gpp", "test-1s.3gp"),
+    ] {
+        let body = count(vec![video_part(mime, &video(file), Value::Null)]);
+        let (status, counted) = post(&http, method("gemma4a-f32", "countTokens"), &body).await;
+        assert_eq!(status, 200, "{file}: {counted}");
+        assert!(details(&counted, "VIDEO") > 0, "{file}: {counted}");
+        let audio = details(&counted, "AUDIO");
+        assert!(
+            (22..=28).contains(&audio),
+            "{file}: {audio} audio tokens for 1 s"
+        );
+    }
     let silent = count(vec![video_part(
         "video/mp4",
         &video("test-2s-silent.mp4"),

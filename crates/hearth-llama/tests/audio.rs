@@ -280,15 +280,26 @@ fn every_audio_type_decodes_to_the_same_clip() {
         ("gemma4a-test.aiff", "audio/aiff", true),
         ("gemma4a-test.mp3", "audio/mp3", false),
         ("gemma4a-test.ogg", "audio/ogg", false),
+        ("gemma4a-test.aac", "audio/aac", false),
         ("gemma4a-test-44k-stereo.wav", "audio/wav", false),
     ] {
         let bytes = std::fs::read(testdata().join("audio").join(file)).expect("file");
         let pcm = decode_audio(&bytes, mime, 16000).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let n = pcm.samples.len().min(wav.samples.len());
-        let err = (pcm.samples[..n].iter().zip(&wav.samples[..n]))
-            .map(|(a, b)| f64::from(a - b).powi(2))
-            .sum::<f64>()
-            / n as f64;
+        // Raw AAC (ADTS) carries no encoder delay: its first samples are
+        // the encoder's priming (1024 for FFmpeg's). Compare at the best
+        // of the shifts an encoder delay can be (0 for the others).
+        let max_shift = if mime == "audio/aac" { 2112 } else { 0 };
+        let err = (0..=max_shift)
+            .step_by(16)
+            .map(|shift| {
+                let got = &pcm.samples[shift.min(pcm.samples.len())..];
+                let n = got.len().min(wav.samples.len());
+                (got[..n].iter().zip(&wav.samples[..n]))
+                    .map(|(a, b)| f64::from(a - b).powi(2))
+                    .sum::<f64>()
+                    / n.max(1) as f64
+            })
+            .fold(f64::MAX, f64::min);
         let power = wav
             .samples
             .iter()
@@ -321,9 +332,18 @@ fn every_audio_type_decodes_to_the_same_clip() {
             assert!(d < TOLERANCE, "{file}: {d}");
         } else {
             let len = pcm.samples.len() as f64 / wav.samples.len() as f64;
-            assert!((0.97..1.03).contains(&len), "{file}: length {len}");
+            let aac = mime == "audio/aac";
+            let slack = if aac { 0.15 } else { 0.03 };
+            assert!(
+                (1.0 - slack..1.0 + slack).contains(&len),
+                "{file}: length {len}"
+            );
             assert!(snr_db > 15.0, "{file}: SNR {snr_db} dB");
-            assert!(tokens.item_positions[0].abs_diff(25) <= 1, "{file}");
+            let token_slack = if aac { 3 } else { 1 };
+            assert!(
+                tokens.item_positions[0].abs_diff(25) <= token_slack,
+                "{file}"
+            );
             // Closer to the clip's logits than to silence's, by far.
             assert!(
                 d < 0.5 * silence,

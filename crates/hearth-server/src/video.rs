@@ -222,30 +222,33 @@ pub async fn read(bytes: &[u8], plan: &Plan) -> Result<Vec<VideoPart>, VideoErro
         plan.fps
     );
     let frames_arg = frames.to_string();
-    let png = run(
-        "ffmpeg",
-        &[
-            "-nostdin",
-            "-v",
-            "error",
-            "-ss",
-            &ss,
-            "-t",
-            &t,
-            "-i",
-            &path,
+    // Seeking to 0 is left out: in some containers (an FLV whose video
+    // starts after its audio) an input seek to 0 drops every frame.
+    let mut head: Vec<&str> = vec!["-nostdin", "-v", "error"];
+    if plan.start > 0.0 {
+        head.extend(["-ss", ss.as_str()]);
+    }
+    head.extend(["-t", t.as_str(), "-i", path.as_str()]);
+    let frame_args: Vec<&str> = head
+        .iter()
+        .copied()
+        .chain([
             "-map",
             "0:v:0",
             "-vf",
-            &filter,
+            filter.as_str(),
             "-frames:v",
-            &frames_arg,
+            frames_arg.as_str(),
             "-f",
             "image2pipe",
             "-c:v",
             "png",
             "pipe:1",
-        ],
+        ])
+        .collect();
+    let png = run(
+        "ffmpeg",
+        &frame_args,
         frames * (side as usize * side as usize * 4 + 4096) + (1 << 20),
     )
     .await?;
@@ -264,12 +267,16 @@ pub async fn read(bytes: &[u8], plan: &Plan) -> Result<Vec<VideoPart>, VideoErro
         parts.push(VideoPart::Frame(Arc::new(frame)));
     }
     if plan.audio && probe.audio {
+        let audio_args: Vec<&str> = head
+            .iter()
+            .copied()
+            .chain([
+                "-map", "0:a:0", "-ac", "1", "-ar", "16000", "-f", "wav", "pipe:1",
+            ])
+            .collect();
         let wav = run(
             "ffmpeg",
-            &[
-                "-nostdin", "-v", "error", "-ss", &ss, "-t", &t, "-i", &path, "-map", "0:a:0",
-                "-ac", "1", "-ar", "16000", "-f", "wav", "pipe:1",
-            ],
+            &audio_args,
             (length * 16000.0 * 2.0) as usize + (1 << 20),
         )
         .await?;
