@@ -5,7 +5,8 @@
 //! same logits after the clip; the engine serves it end to end, with AUDIO
 //! counted apart.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::sync::Arc;
 
 use hearth_engine::runner::{MediaItem, MediaReader, Runner, MEDIA_POSITION};
@@ -13,17 +14,13 @@ use hearth_engine::{
     Engine, EngineError, EngineEvent, GenerateRequest, Prompt, Role, SamplingParams, Segment,
     ThinkingBudget, Turn,
 };
-use hearth_llama::media::Projector;
-use hearth_llama::{load_engine, load_model, ContextOptions, LlamaRunner, LoadOptions};
+use hearth_llama::{load_engine, ContextOptions, LoadOptions};
 use serde_json::Value;
+use support::{floats, max_diff, projector_runner, testdata};
 
 /// What llama.cpp's float32 front end (its own FFT) and graph may differ
 /// by; measured 0.010 and 0.011 after the two clips (the test prints it).
 const TOLERANCE: f32 = 0.03;
-
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
-}
 
 fn reference() -> Value {
     let text = std::fs::read_to_string(testdata().join("models/gemma4a.reference.json"))
@@ -36,38 +33,12 @@ fn clip(n: usize) -> Vec<u8> {
     std::fs::read(testdata().join("audio").join(name)).expect("test clip")
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "vocab size");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    serde_json::from_value(v.clone()).expect("numbers")
-}
-
 #[test]
 fn an_audio_prompt_matches_transformers() {
     let r = reference();
     let text = r["reference"]["text"].as_str().expect("text");
-    let models = testdata().join("models");
-    let (model, _) = load_model(&models.join("gemma4a-f32.gguf"), 0).expect("model");
-    let projector =
-        Projector::load(&models.join("gemma4a-mmproj-f32.gguf"), model, 2).expect("projector");
+    let (projector, mut runner) = projector_runner("gemma4a-f32");
     assert!(projector.kinds().iter().any(|k| k == "audio/wav"));
-    let opts = ContextOptions {
-        sequences: 1,
-        ctx_per_sequence: 128,
-        batch: 64,
-        threads: 2,
-        kv_f32: true,
-        kv_unified: true,
-    };
-    let mut runner = LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts)
-        .expect("context")
-        .with_projector(projector.clone());
     let mut last = Vec::new();
     for (n, want) in r["reference"]["clips"]
         .as_array()
@@ -255,21 +226,7 @@ fn every_audio_type_decodes_to_the_same_clip() {
     use hearth_llama::audio::decode_audio;
     let r = reference();
     let wav = decode_audio(&clip(0), "audio/wav", 16000).expect("wav");
-    let models = testdata().join("models");
-    let (model, _) = load_model(&models.join("gemma4a-f32.gguf"), 0).expect("model");
-    let projector =
-        Projector::load(&models.join("gemma4a-mmproj-f32.gguf"), model, 2).expect("projector");
-    let opts = ContextOptions {
-        sequences: 1,
-        ctx_per_sequence: 128,
-        batch: 64,
-        threads: 2,
-        kv_f32: true,
-        kv_unified: true,
-    };
-    let mut runner = LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts)
-        .expect("context")
-        .with_projector(projector.clone());
+    let (projector, mut runner) = projector_runner("gemma4a-f32");
     let text = r["reference"]["text"].as_str().expect("text");
     let want = floats(&r["reference"]["clips"][0]["last_logits"]);
     let silence = r["reference"]["clips"][0]["last_logits_max_abs_diff_if_the_audio_were_silence"]

@@ -4,7 +4,8 @@
 //! the reference, give the same logits after the image, and the same greedy
 //! continuation; the engine serves it end to end.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::sync::Arc;
 
 use hearth_engine::runner::{BatchToken, MediaItem, MediaReader, Runner, MEDIA_POSITION};
@@ -12,17 +13,13 @@ use hearth_engine::{
     Engine, EngineError, EngineEvent, GenerateRequest, Prompt, Role, SamplingParams, Segment,
     ThinkingBudget, Turn,
 };
-use hearth_llama::media::Projector;
-use hearth_llama::{load_engine, load_model, ContextOptions, LlamaRunner, LoadOptions};
+use hearth_llama::{load_engine, ContextOptions, LoadOptions};
 use serde_json::Value;
+use support::{floats, max_diff, projector_runner, testdata};
 
 /// Measured: 0.005 at the last prompt position, 0.002 on the teacher-forced
 /// steps (testdata/models/README.md).
 const TOLERANCE: f32 = 0.03;
-
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
-}
 
 fn reference() -> Value {
     let text = std::fs::read_to_string(testdata().join("models/gemma3v.reference.json"))
@@ -39,14 +36,6 @@ fn image(n: usize) -> Vec<u8> {
     std::fs::read(testdata().join("images").join(name)).expect("test image")
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "vocab size");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 fn argmax(v: &[f32]) -> i32 {
     let mut best = 0;
     for (i, x) in v.iter().enumerate() {
@@ -57,30 +46,12 @@ fn argmax(v: &[f32]) -> i32 {
     best as i32
 }
 
-fn floats(v: &Value) -> Vec<f32> {
-    serde_json::from_value(v.clone()).expect("numbers")
-}
-
 #[test]
 fn an_image_prompt_matches_transformers() {
     let r = reference();
     let prompt = &r["reference"]["prompt"];
-    let models = testdata().join("models");
-    let (model, _) = load_model(&models.join("gemma3v-f32.gguf"), 0).expect("model");
-    let projector =
-        Projector::load(&models.join("gemma3v-mmproj-f32.gguf"), model, 2).expect("projector");
+    let (projector, mut runner) = projector_runner("gemma3v-f32");
     assert_eq!(projector.kinds(), vec!["image/png", "image/jpeg"]);
-    let opts = ContextOptions {
-        sequences: 1,
-        ctx_per_sequence: 128,
-        batch: 64,
-        threads: 2,
-        kv_f32: true,
-        kv_unified: true,
-    };
-    let mut runner = LlamaRunner::new(model, hearth_llama::backend().expect("backend"), opts)
-        .expect("context")
-        .with_projector(projector.clone());
     let text = prompt["text"].as_str().expect("text");
     assert!(text.contains(projector.marker()));
     let mut want_ids: Vec<i32> = serde_json::from_value(prompt["input_ids"].clone()).expect("ids");
