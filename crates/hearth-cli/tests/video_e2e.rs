@@ -244,6 +244,10 @@ async fn videos_are_read_as_timestamped_frames_and_their_audio() {
         let message = v["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("contents[0].parts[0]"), "{message}");
         assert!(message.contains(why), "{why}: {message}");
+        assert!(
+            !message.contains("hearth-video-"),
+            "a server path: {message}"
+        );
     }
     let (status, _) = post(&http, method("gemma3v-f32", "countTokens"), &silent).await;
     assert_eq!(status, 200, "the server still serves");

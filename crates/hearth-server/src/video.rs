@@ -162,6 +162,15 @@ pub enum VideoError {
 }
 
 impl VideoError {
+    /// The message without the temporary file's path (ffmpeg names its
+    /// input in its errors): a client never sees the server's paths.
+    fn without(self, path: &str) -> VideoError {
+        match self {
+            VideoError::Input(m) => VideoError::Input(m.replace(path, "the video")),
+            other => other,
+        }
+    }
+
     fn into_api(self, field: &str) -> ApiError {
         match self {
             VideoError::Input(m) => ApiError::field(field, m),
@@ -180,6 +189,11 @@ impl VideoError {
 /// The frames (with their timestamps) and audio track of a video.
 pub async fn read(bytes: &[u8], plan: &Plan) -> Result<Vec<VideoPart>, VideoError> {
     let file = TempFile::write(bytes).await?;
+    let path = file.0.to_string_lossy().into_owned();
+    read_file(&file, plan).await.map_err(|e| e.without(&path))
+}
+
+async fn read_file(file: &TempFile, plan: &Plan) -> Result<Vec<VideoPart>, VideoError> {
     let probe = probe(&file.0).await?;
     if probe.width == 0 || probe.height == 0 {
         return Err(VideoError::Input("the file holds no video stream".into()));
