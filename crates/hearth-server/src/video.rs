@@ -41,6 +41,15 @@ const TIME_LIMIT: Duration = Duration::from_secs(120);
 /// Their address space.
 const MEMORY_LIMIT: u64 = 3 << 30;
 
+/// ffmpeg and ffprobe runs at once, over all requests: one per core (a
+/// flood of videos queues here rather than forking a process each).
+fn runs() -> &'static tokio::sync::Semaphore {
+    static RUNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    RUNS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
 /// Whether a declared MIME type is a video.
 pub fn is_video(mime: &str) -> bool {
     mime.trim().to_ascii_lowercase().starts_with("video/")
@@ -355,6 +364,10 @@ async fn probe(path: &std::path::Path) -> Result<Probe, VideoError> {
 /// Runs `program args` under the time and memory limits; its stdout, at
 /// most `max` bytes. A failure of the program is the input's fault.
 async fn run(program: &str, args: &[&str], max: usize) -> Result<Vec<u8>, VideoError> {
+    let _permit = runs()
+        .acquire()
+        .await
+        .map_err(|_| VideoError::Internal("the video decoders are closed".into()))?;
     let mut cmd = if std::path::Path::new("/usr/bin/prlimit").exists() {
         let mut c = tokio::process::Command::new("/usr/bin/prlimit");
         c.arg(format!("--as={MEMORY_LIMIT}"))
