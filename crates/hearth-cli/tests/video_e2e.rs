@@ -26,9 +26,19 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// A server stopped when the test ends, passed or not.
+struct Server(Spawned);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
+    }
+}
+
 /// The tiny Gemma 3 vision model (4 positions an image, 64 x 64) and the
 /// tiny Gemma 4 audio model (its projector reads images and audio).
-fn start() -> Spawned {
+fn start() -> Server {
     let m = root().join("testdata/models");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
     cmd.arg("serve")
@@ -49,7 +59,7 @@ fn start() -> Spawned {
         .env_remove("HEARTH_MMPROJ")
         .env_remove("HEARTH_MODEL")
         .env_remove("HEARTH_API_KEYS");
-    spawn_serve(cmd)
+    Server(spawn_serve(cmd))
 }
 
 async fn post(http: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
@@ -109,7 +119,7 @@ fn video_part(mime: &str, bytes: &[u8], meta: Value) -> Value {
 async fn videos_are_read_as_timestamped_frames_and_their_audio() {
     let server = start();
     let http = reqwest::Client::new();
-    let method = |model: &str, m: &str| format!("{}/v1beta/models/{model}:{m}", server.url);
+    let method = |model: &str, m: &str| format!("{}/v1beta/models/{model}:{m}", server.0.url);
     let mp4 = video("test-3s.mp4");
     let path = root().join("testdata/video/test-3s.mp4");
     let count = |parts: Vec<Value>| json!({"contents": [{"role": "user", "parts": parts}]});
@@ -262,7 +272,7 @@ async fn videos_are_read_as_timestamped_frames_and_their_audio() {
 async fn media_resolution_sets_the_tokens_of_images_and_frames() {
     let server = start();
     let http = reqwest::Client::new();
-    let method = |model: &str, m: &str| format!("{}/v1beta/models/{model}:{m}", server.url);
+    let method = |model: &str, m: &str| format!("{}/v1beta/models/{model}:{m}", server.0.url);
     let png = std::fs::read(root().join("testdata/images/gemma3v-test.png")).expect("png");
     let image = |resolution: Value| {
         let mut part = json!({"inlineData": {"mimeType": "image/png", "data": b64(&png)}});
