@@ -10,7 +10,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use support::{spawn_serve, Spawned};
+use support::{details, post, spawn_serve, Spawned};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -52,22 +52,6 @@ fn request(pdf_b64: &str, question: &str) -> Value {
         {"inlineData": {"mimeType": "application/pdf", "data": pdf_b64}},
         {"text": question}
     ]}], "generationConfig": {"maxOutputTokens": 2, "temperature": 0}})
-}
-
-async fn post(http: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
-    let r = http.post(url).json(body).send().await.expect("post");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("json"))
-}
-
-fn details(v: &Value, modality: &str) -> u64 {
-    v["promptTokensDetails"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| d["modality"] == modality)
-        .map(|d| d["tokenCount"].as_u64().unwrap_or(0))
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]

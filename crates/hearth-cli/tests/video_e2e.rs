@@ -12,7 +12,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use support::{spawn_serve, Spawned};
+use support::{details, post, spawn_serve, Spawned};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -60,22 +60,6 @@ fn start() -> Server {
         .env_remove("HEARTH_MODEL")
         .env_remove("HEARTH_API_KEYS");
     Server(spawn_serve(cmd))
-}
-
-async fn post(http: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
-    let r = http.post(url).json(body).send().await.expect("post");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("json"))
-}
-
-fn details(v: &Value, modality: &str) -> u64 {
-    v["promptTokensDetails"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| d["modality"] == modality)
-        .map(|d| d["tokenCount"].as_u64().unwrap_or(0))
-        .sum()
 }
 
 /// ffmpeg's own frame extraction: the PNG frames of `file` between

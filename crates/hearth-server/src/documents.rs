@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use futures_util::future::try_join_all;
 use hearth_document::{DocumentError, ReadOptions};
 use hearth_engine::ModelInfo;
 use hearth_wire::Content;
 
-use crate::convert::{file_id_from_uri, FileParts};
+use crate::convert::{payloads, FileParts, Payload};
 use crate::{ApiError, AppState};
 
 pub const PDF: &str = "application/pdf";
@@ -44,54 +43,22 @@ pub async fn read_documents(
         ..ReadOptions::default()
     };
     let mut jobs = Vec::new();
-    for (i, content) in contents.iter().enumerate() {
-        for (j, part) in content.parts.iter().enumerate() {
-            let at = format!("contents[{i}].parts[{j}]");
-            let (field, bytes) = if let Some(blob) = part.inline_data.as_ref() {
-                if !is_pdf(&blob.mime_type) {
-                    continue;
-                }
-                // Bad base64 is the conversion's error, which names it.
-                let Ok(bytes) = decode(&blob.data) else {
-                    continue;
-                };
-                (format!("{at}.inline_data"), Arc::new(bytes))
-            } else if let Some(fd) = part.file_data.as_ref() {
-                let file = file_id_from_uri(&fd.file_uri).and_then(|id| files.get(&id));
-                let Some(file) = file.filter(|f| is_pdf(&f.mime_type)) else {
-                    continue;
-                };
-                (format!("{at}.file_data"), file.bytes.clone())
-            } else {
-                continue;
-            };
-            let reader = reader.clone();
-            jobs.push(async move {
-                match reader.read(bytes, opts).await {
-                    Ok(doc) => Ok((at, Arc::new(doc))),
-                    Err(e) => Err(document_error(&field, e)),
-                }
-            });
-        }
+    for Payload {
+        at, field, bytes, ..
+    } in payloads(contents, files, is_pdf)
+    {
+        let reader = reader.clone();
+        jobs.push(async move {
+            match reader.read(bytes, opts).await {
+                Ok(doc) => Ok((at, Arc::new(doc))),
+                Err(e) => Err(document_error(&field, e)),
+            }
+        });
     }
     for (at, doc) in try_join_all(jobs).await? {
         files.insert_document(at, doc);
     }
     Ok(())
-}
-
-/// Proto `bytes` in JSON: standard or URL-safe base64, padded or not.
-pub(crate) fn decode(data: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let d = data.trim();
-    let mut last = None;
-    for e in [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
-        match e.decode(d) {
-            Ok(b) => return Ok(b),
-            Err(err) => last = Some(err),
-        }
-    }
-    Err(last.unwrap_or(base64::DecodeError::InvalidPadding))
 }
 
 fn document_error(field: &str, e: DocumentError) -> ApiError {

@@ -24,7 +24,7 @@ use hearth_engine::{ModelInfo, VideoPart};
 use hearth_wire::{Content, Part};
 use tokio::io::AsyncReadExt;
 
-use crate::convert::{file_id_from_uri, FileParts};
+use crate::convert::{payloads, FileParts};
 use crate::ApiError;
 
 /// The longest video hearth reads (as its container declares it, or as
@@ -66,31 +66,12 @@ pub async fn read_videos(
     if !info.capabilities.reads("image/png") {
         return Ok(());
     }
-    for (i, content) in contents.iter().enumerate() {
-        for (j, part) in content.parts.iter().enumerate() {
-            let at = format!("contents[{i}].parts[{j}]");
-            let (field, bytes) = if let Some(blob) = part.inline_data.as_ref() {
-                if !is_video(&blob.mime_type) {
-                    continue;
-                }
-                // Bad base64 is the conversion's error, which names it.
-                let Ok(bytes) = crate::documents::decode(&blob.data) else {
-                    continue;
-                };
-                (format!("{at}.inline_data"), Arc::new(bytes))
-            } else if let Some(fd) = part.file_data.as_ref() {
-                let file = file_id_from_uri(&fd.file_uri).and_then(|id| files.get(&id));
-                let Some(file) = file.filter(|f| is_video(&f.mime_type)) else {
-                    continue;
-                };
-                (format!("{at}.file_data"), file.bytes.clone())
-            } else {
-                continue;
-            };
-            let plan = Plan::of(&at, part, info)?;
-            let parts = read(&bytes, &plan).await.map_err(|e| e.into_api(&field))?;
-            files.insert_video(at, Arc::new(parts));
-        }
+    for p in payloads(contents, files, is_video) {
+        let plan = Plan::of(&p.at, p.part, info)?;
+        let parts = read(&p.bytes, &plan)
+            .await
+            .map_err(|e| e.into_api(&p.field))?;
+        files.insert_video(p.at, Arc::new(parts));
     }
     Ok(())
 }

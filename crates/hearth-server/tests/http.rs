@@ -932,12 +932,8 @@ async fn requests_at_once_are_bounded_streams_included() {
     use futures_util::StreamExt;
     body.next().await.expect("a first chunk").expect("bytes");
     let unary = format!("{base}/v1beta/models/{MODEL}:generateContent");
-    let r = client
-        .post(&unary)
-        .json(&ask(2))
-        .send()
-        .await
-        .expect("send");
+    let small = || client.post(&unary).json(&ask(2)).send();
+    let r = small().await.expect("send");
     assert_eq!(r.status(), 429);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["error"]["status"], "RESOURCE_EXHAUSTED", "{v}");
@@ -948,20 +944,10 @@ async fn requests_at_once_are_bounded_streams_included() {
         "{v}"
     );
     while body.next().await.is_some() {}
-    let r = client
-        .post(&unary)
-        .json(&ask(2))
-        .send()
-        .await
-        .expect("send");
+    let r = small().await.expect("send");
     assert_eq!(r.status(), 200, "the stream gave its permit back");
     // A unary call gives it back as it answers.
-    let r = client
-        .post(&unary)
-        .json(&ask(2))
-        .send()
-        .await
-        .expect("send");
+    let r = small().await.expect("send");
     assert_eq!(r.status(), 200);
 }
 

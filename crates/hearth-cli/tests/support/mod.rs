@@ -72,3 +72,25 @@ pub fn spawn_serve(mut cmd: Command) -> Spawned {
         }
     }
 }
+
+/// POSTs `body` as JSON; the status and the JSON answer.
+pub async fn post(
+    http: &reqwest::Client,
+    url: String,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = http.post(url).json(body).send().await.expect("post");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("json"))
+}
+
+/// The tokens of `modality` in a usage's or countTokens' `promptTokensDetails`.
+pub fn details(v: &serde_json::Value, modality: &str) -> u64 {
+    v["promptTokensDetails"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["modality"] == modality)
+        .map(|d| d["tokenCount"].as_u64().unwrap_or(0))
+        .sum()
+}

@@ -87,6 +87,66 @@ impl FileParts {
     }
 }
 
+/// Proto `bytes` in JSON: standard or URL-safe base64, padded or not.
+pub fn base64_bytes(data: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let d = data.trim();
+    [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(d).ok())
+}
+
+/// A part whose bytes are read before conversion (a PDF, a video).
+pub struct Payload<'a> {
+    /// `contents[i].parts[j]`.
+    pub at: String,
+    /// `….inline_data` or `….file_data`: where its errors point.
+    pub field: String,
+    pub part: &'a hearth_wire::Part,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+/// The parts of `contents` whose declared type (inline) or stored type
+/// (`fileData`, already in `files`) `wanted` picks, with their bytes. Bad
+/// base64 is skipped here: the conversion answers it, naming the part.
+pub fn payloads<'a>(
+    contents: &'a [hearth_wire::Content],
+    files: &FileParts,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<Payload<'a>> {
+    let mut out = Vec::new();
+    for (i, content) in contents.iter().enumerate() {
+        for (j, part) in content.parts.iter().enumerate() {
+            let at = format!("contents[{i}].parts[{j}]");
+            let (field, bytes) = if let Some(blob) = part.inline_data.as_ref() {
+                if !wanted(&blob.mime_type) {
+                    continue;
+                }
+                let Some(bytes) = base64_bytes(&blob.data) else {
+                    continue;
+                };
+                (format!("{at}.inline_data"), Arc::new(bytes))
+            } else if let Some(fd) = part.file_data.as_ref() {
+                let file = file_id_from_uri(&fd.file_uri).and_then(|id| files.get(&id));
+                let Some(file) = file.filter(|f| wanted(&f.mime_type)) else {
+                    continue;
+                };
+                (format!("{at}.file_data"), file.bytes.clone())
+            } else {
+                continue;
+            };
+            out.push(Payload {
+                at,
+                field,
+                part,
+                bytes,
+            });
+        }
+    }
+    out
+}
+
 /// The file id a `fileData.fileUri` names: `files/<id>`, or a File
 /// resource's uri `<any base>/v1beta/files/<id>` (or `/v1/`).
 pub fn file_id_from_uri(uri: &str) -> Option<String> {

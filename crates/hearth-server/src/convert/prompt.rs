@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use hearth_engine::{
     DocumentPart, MediaDetail, ModelInfo, Prompt, Role, Segment, ToolChoice, ToolSpec, Turn,
 };
@@ -485,17 +484,12 @@ fn pdf_segment(
 
 /// Proto `bytes` in JSON: standard or URL-safe base64, padded or not.
 fn decode_bytes(field: &str, data: &str) -> Result<Vec<u8>, ApiError> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let d = data.trim();
-    [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
-        .iter()
-        .find_map(|e| e.decode(d).ok())
-        .ok_or_else(|| {
-            let shown: String = d.chars().take(32).collect();
-            ApiError::invalid(format!(
-                "Invalid value at '{field}' (TYPE_BYTES), Base64 decoding failed for \"{shown}\""
-            ))
-        })
+    super::base64_bytes(data).ok_or_else(|| {
+        let shown: String = data.trim().chars().take(32).collect();
+        ApiError::invalid(format!(
+            "Invalid value at '{field}' (TYPE_BYTES), Base64 decoding failed for \"{shown}\""
+        ))
+    })
 }
 
 fn system_text(system: Option<&Content>) -> Result<Option<String>, ApiError> {
