@@ -34,9 +34,7 @@ usage:
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import struct
 import sys
 import tempfile
@@ -103,6 +101,34 @@ def wav_bytes(pcm) -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
+OGG_SERIAL = 0x68656172  # "hear"
+
+
+def fixed_ogg_serial(data: bytes) -> bytes:
+    """libsndfile gives each Ogg stream a random serial number: set a fixed one in every page (and the
+    page's CRC), so that two runs write the same file."""
+    def crc(page: bytes) -> int:
+        c = 0
+        for byte in page:
+            c ^= byte << 24
+            for _ in range(8):
+                c = ((c << 1) ^ 0x04C11DB7) if c & 0x80000000 else (c << 1)
+                c &= 0xFFFFFFFF
+        return c
+    out, at = bytearray(), 0
+    while at < len(data):
+        assert data[at:at + 4] == b"OggS", "not an Ogg page"
+        nsegs = data[at + 26]
+        size = 27 + nsegs + sum(data[at + 27:at + 27 + nsegs])
+        page = bytearray(data[at:at + size])
+        page[14:18] = struct.pack("<I", OGG_SERIAL)
+        page[22:26] = b"\0\0\0\0"
+        page[22:26] = struct.pack("<I", crc(bytes(page)))
+        out += page
+        at += size
+    return bytes(out)
+
+
 def write_encodings(audio_dir: Path, pcm) -> list:
     """The first clip as MP3, OGG Vorbis, FLAC and AIFF, and as 44.1 kHz stereo WAV (numpy's FFT resampling:
     what a decoder resampling back to 16 kHz must come close to)."""
@@ -113,6 +139,8 @@ def write_encodings(audio_dir: Path, pcm) -> list:
     for fname, fmt, subtype in ENCODINGS:
         p = audio_dir / fname
         sf.write(str(p), x, SAMPLE_RATE, format=fmt, subtype=subtype)
+        if fmt == "OGG":
+            p.write_bytes(fixed_ogg_serial(p.read_bytes()))
         out.append(dict(file=f"testdata/audio/{fname}", format=fmt, subtype=subtype, bytes=p.stat().st_size,
                         sha256=mm.sha256(p), lossless=subtype == "PCM_16"))
     n44 = int(round(len(x) * 44100 / SAMPLE_RATE))
@@ -455,30 +483,7 @@ def build(out_dir: Path, audio_dir: Path, lcpp: Path, env_info: dict) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=HERE)
-    ap.add_argument("--audio-out", type=Path, default=HERE.parent / "audio")
-    ap.add_argument("--llama-cpp-dir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-llama-cpp-python")
-    ap.add_argument("--allow-version-mismatch", action="store_true")
-    args = ap.parse_args()
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    versions = mm.check_versions(args.allow_version_mismatch)
-    import torch
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    lcpp, sdist_sha = mm.fetch_llama_cpp(args.llama_cpp_dir)
-    sys.path.insert(0, str(lcpp / "gguf-py"))
-    env_info = dict(python=sys.version.split()[0], packages=versions,
-                    llama_cpp_python_sdist=f"llama-cpp-python=={mm.LLAMA_CPP_PYTHON_VERSION}",
-                    llama_cpp_python_sdist_sha256=sdist_sha, llama_cpp_commit=mm.LLAMA_CPP_COMMIT,
-                    converter="vendor/llama.cpp/convert_hf_to_gguf.py (gguf-py 0.19.0)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.audio_out.mkdir(parents=True, exist_ok=True)
-    res = build(args.out, args.audio_out, lcpp, env_info)
-    (args.out / f"{NAME}.reference.json").write_text(json.dumps(mm.jsonable(res), indent=1, ensure_ascii=False) + "\n")
-    log("done")
+    mm.media_fixture_main(__doc__, NAME, "--audio-out", HERE.parent / "audio", build, log)
 
 
 if __name__ == "__main__":

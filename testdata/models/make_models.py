@@ -1225,5 +1225,35 @@ def main():
         log(fam, "done")
 
 
+
+def media_fixture_main(doc: str, name: str, media_flag: str, media_dir: Path, build, log) -> None:
+    """The main of make_vision.py and make_audio.py: parses --out, `media_flag` (where the test media go),
+    --llama-cpp-dir and --allow-version-mismatch, sets up the deterministic environment, fetches the
+    converter, runs `build(out_dir, media_dir, lcpp, env_info)` and writes `{name}.reference.json`."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument(media_flag, type=Path, default=media_dir, dest="media_out")
+    ap.add_argument("--llama-cpp-dir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-llama-cpp-python")
+    ap.add_argument("--allow-version-mismatch", action="store_true")
+    args = ap.parse_args()
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    versions = check_versions(args.allow_version_mismatch)
+    import torch
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    lcpp, sdist_sha = fetch_llama_cpp(args.llama_cpp_dir)
+    sys.path.insert(0, str(lcpp / "gguf-py"))
+    env_info = dict(python=sys.version.split()[0], packages=versions,
+                    llama_cpp_python_sdist=f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+                    llama_cpp_python_sdist_sha256=sdist_sha, llama_cpp_commit=LLAMA_CPP_COMMIT,
+                    converter="vendor/llama.cpp/convert_hf_to_gguf.py (gguf-py 0.19.0)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.media_out.mkdir(parents=True, exist_ok=True)
+    res = build(args.out, args.media_out, lcpp, env_info)
+    (args.out / f"{name}.reference.json").write_text(json.dumps(jsonable(res), indent=1, ensure_ascii=False) + "\n")
+    log("done")
+
 if __name__ == "__main__":
     main()

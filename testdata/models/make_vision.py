@@ -31,10 +31,8 @@ usage:
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import os
 import struct
 import sys
 import tempfile
@@ -540,30 +538,7 @@ def build(out_dir: Path, img_dir: Path, lcpp: Path, env_info: dict) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=HERE)
-    ap.add_argument("--images-out", type=Path, default=HERE.parent / "images")
-    ap.add_argument("--llama-cpp-dir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-llama-cpp-python")
-    ap.add_argument("--allow-version-mismatch", action="store_true")
-    args = ap.parse_args()
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    versions = mm.check_versions(args.allow_version_mismatch)
-    import torch
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    lcpp, sdist_sha = mm.fetch_llama_cpp(args.llama_cpp_dir)
-    sys.path.insert(0, str(lcpp / "gguf-py"))
-    env_info = dict(python=sys.version.split()[0], packages=versions,
-                    llama_cpp_python_sdist=f"llama-cpp-python=={mm.LLAMA_CPP_PYTHON_VERSION}",
-                    llama_cpp_python_sdist_sha256=sdist_sha, llama_cpp_commit=mm.LLAMA_CPP_COMMIT,
-                    converter="vendor/llama.cpp/convert_hf_to_gguf.py (gguf-py 0.19.0)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.images_out.mkdir(parents=True, exist_ok=True)
-    res = build(args.out, args.images_out, lcpp, env_info)
-    (args.out / f"{NAME}.reference.json").write_text(json.dumps(mm.jsonable(res), indent=1, ensure_ascii=False) + "\n")
-    log("done")
+    mm.media_fixture_main(__doc__, NAME, "--images-out", HERE.parent / "images", build, log)
 
 
 if __name__ == "__main__":
