@@ -1195,14 +1195,9 @@ def jsonable(o):
     return o
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--families", default="llama3,qwen3,gemma3,gemma4,llama2")
-    ap.add_argument("--out", type=Path, default=HERE)
-    ap.add_argument("--llama-cpp-dir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-llama-cpp-python")
-    ap.add_argument("--allow-version-mismatch", action="store_true")
-    args = ap.parse_args()
-
+def fixture_environment(args) -> tuple[Path, dict]:
+    """The deterministic environment every fixture script runs in (one torch thread, deterministic
+    algorithms, offline), the pinned versions checked, and the converter fetched: (llama.cpp dir, env_info)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     versions = check_versions(args.allow_version_mismatch)
@@ -1215,6 +1210,18 @@ def main():
                     llama_cpp_python_sdist=f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
                     llama_cpp_python_sdist_sha256=sdist_sha, llama_cpp_commit=LLAMA_CPP_COMMIT,
                     converter="vendor/llama.cpp/convert_hf_to_gguf.py (gguf-py 0.19.0)")
+    return lcpp, env_info
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--families", default="llama3,qwen3,gemma3,gemma4,llama2")
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--llama-cpp-dir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-llama-cpp-python")
+    ap.add_argument("--allow-version-mismatch", action="store_true")
+    args = ap.parse_args()
+
+    lcpp, env_info = fixture_environment(args)
     args.out.mkdir(parents=True, exist_ok=True)
     for fam in args.families.split(","):
         fam = fam.strip()
@@ -1237,18 +1244,7 @@ def media_fixture_main(doc: str, name: str, media_flag: str, media_dir: Path, bu
     ap.add_argument("--allow-version-mismatch", action="store_true")
     args = ap.parse_args()
 
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    versions = check_versions(args.allow_version_mismatch)
-    import torch
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    lcpp, sdist_sha = fetch_llama_cpp(args.llama_cpp_dir)
-    sys.path.insert(0, str(lcpp / "gguf-py"))
-    env_info = dict(python=sys.version.split()[0], packages=versions,
-                    llama_cpp_python_sdist=f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
-                    llama_cpp_python_sdist_sha256=sdist_sha, llama_cpp_commit=LLAMA_CPP_COMMIT,
-                    converter="vendor/llama.cpp/convert_hf_to_gguf.py (gguf-py 0.19.0)")
+    lcpp, env_info = fixture_environment(args)
     args.out.mkdir(parents=True, exist_ok=True)
     args.media_out.mkdir(parents=True, exist_ok=True)
     res = build(args.out, args.media_out, lcpp, env_info)
