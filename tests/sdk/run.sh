@@ -27,6 +27,9 @@ VISION="testdata/models/gemma3v-f32.gguf"
 MMPROJ="testdata/models/gemma3v-mmproj-f32.gguf"
 AUDIO="testdata/models/gemma4a-f32.gguf"
 AUDIO_MMPROJ="testdata/models/gemma4a-mmproj-f32.gguf"
+# Chat templates that refuse what Gemini accepts (testdata/models/make_template_models.py).
+GEMMA2T="testdata/models/gemma2t-f32.gguf"
+NEMOT="testdata/models/mistralnemot-f32.gguf"
 
 hash_of() { sha256sum "$1" | cut -d' ' -f1; }
 
@@ -107,7 +110,7 @@ start_hearth() {
 # set no limit, and a random model's reply comes back as text whose cut UTF-8
 # sequences (U+FFFD) re-tokenize into up to 3 tokens each: 512-token replies made
 # the second turn overflow the tiny models' 2048-token context now and then.
-start_hearth --model "$MODEL,$VISION,$AUDIO" --mmproj ",$MMPROJ,$AUDIO_MMPROJ" \
+start_hearth --model "$MODEL,$VISION,$AUDIO,$GEMMA2T,$NEMOT" --mmproj ",$MMPROJ,$AUDIO_MMPROJ" \
   --files-dir "$FILES_DIR" --max-output-tokens 300 --max-thinking-tokens 16
 echo "sdk: hearth $BIN serving $MODEL on $URL"
 
@@ -119,9 +122,9 @@ export GEMINI_API_KEY="$KEY"
 
 status=0
 echo "=== @google/genai $(node -p 'require("./tests/sdk/node_modules/@google/genai/package.json").version') (node $(node --version)) ==="
-(cd "$SDK" && node --test --test-reporter=spec guide.test.mjs files.test.mjs documents.test.mjs audio.test.mjs thinking_output_tools.test.mjs) || status=1
+(cd "$SDK" && node --test --test-reporter=spec guide.test.mjs files.test.mjs documents.test.mjs audio.test.mjs thinking_output_tools.test.mjs templates.test.mjs) || status=1
 echo "=== google-genai $("$SDK/.venv/bin/python" -c 'from google.genai import version; print(version.__version__)') (python $("$SDK/.venv/bin/python" -c 'import platform; print(platform.python_version())')) ==="
-"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" "$SDK/test_files.py" "$SDK/test_documents.py" "$SDK/test_audio.py" "$SDK/test_thinking_output_tools.py" || status=1
+"$SDK/.venv/bin/python" -m pytest -p no:cacheprovider -v "$SDK/test_guide.py" "$SDK/test_files.py" "$SDK/test_documents.py" "$SDK/test_audio.py" "$SDK/test_thinking_output_tools.py" "$SDK/test_templates.py" || status=1
 
 # The same examples in Rust (crates/hearth-client/examples, built by cargo test).
 echo "=== hearth-client examples (Rust) ==="

@@ -163,7 +163,9 @@ pub struct ToolSpec {
 /// The conversation to continue.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Prompt {
-    pub system: Option<String>,
+    /// The system instruction: text, and media where the model reads them
+    /// (empty: none).
+    pub system: Vec<Segment>,
     pub turns: Vec<Turn>,
     pub tools: Vec<ToolSpec>,
 }
@@ -259,10 +261,32 @@ impl PartialEq for LogSpan {
 }
 
 impl Prompt {
+    /// The system instruction's text (None: no system instruction, or one
+    /// holding no text).
+    pub fn system_text(&self) -> Option<String> {
+        let texts: Vec<&str> = self
+            .system
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        (!texts.is_empty()).then(|| texts.concat())
+    }
+
+    /// Every segment in the order the model reads them: the system
+    /// instruction's, then each turn's.
+    pub fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.system
+            .iter()
+            .chain(self.turns.iter().flat_map(|t| &t.segments))
+    }
+
     /// One user turn of text, no system instruction, no tools.
     pub fn user(text: impl Into<String>) -> Self {
         Prompt {
-            system: None,
+            system: Vec::new(),
             turns: vec![Turn {
                 role: Role::User,
                 segments: vec![Segment::Text(text.into())],

@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod grammar;
+pub mod inline_tools;
 pub mod output;
 pub mod sampler;
 pub mod template;

@@ -12,7 +12,7 @@ use crate::output::{Dialect, OutputPlan, ThinkMarkers, ThinkPlan, ToolPlan};
 use crate::replies::ReplyMemory;
 use crate::runner::{MediaItem, MediaReader, MediaTokens, Runner, Tokenizer};
 use crate::scheduler::{self, Job, SchedulerConfig};
-use crate::template::{hf_messages, ChatTemplate, TemplateError};
+use crate::template::{system_media_to_first_user, ChatTemplate, Shaping, TemplateError};
 
 /// Builds the runner on the engine thread (llama.cpp contexts stay on the
 /// thread that made them); again after the thread recovered from a panic.
@@ -27,6 +27,10 @@ pub trait PromptFormat: Send + Sync {
     /// itself (None: hearth writes them into the system instruction).
     fn tool_dialect(&self) -> Option<Dialect> {
         None
+    }
+    /// How conversations are reshaped for the template.
+    fn shaping(&self) -> Shaping {
+        Shaping::default()
     }
 }
 
@@ -63,6 +67,8 @@ pub struct LlmEngineConfig {
 
 pub struct LlmEngine {
     info: ModelInfo,
+    /// The model's own description, before what [`describe_shaping`] adds.
+    description: String,
     tokenizer: Arc<dyn Tokenizer>,
     format: Arc<dyn PromptFormat>,
     jobs: std_mpsc::SyncSender<Job>,
@@ -160,7 +166,12 @@ impl LlmEngine {
         let info = ModelInfo {
             id: config.id.clone(),
             display_name: config.display_name.clone(),
-            description: config.description.clone(),
+            description: describe_shaping(
+                &config.description,
+                format.as_ref(),
+                !ends.is_empty(),
+                false,
+            ),
             context_length: seq_ctx,
             max_output_tokens: config.max_output_tokens.min(seq_ctx),
             capabilities: Capabilities {
@@ -174,6 +185,7 @@ impl LlmEngine {
         };
         Ok(LlmEngine {
             info,
+            description: config.description.clone(),
             tokenizer,
             format,
             jobs,
@@ -195,6 +207,12 @@ impl LlmEngine {
         self.info.capabilities.media = reader.kinds();
         self.info.capabilities.image_size = reader.image_size();
         self.media = Some(reader);
+        self.info.description = describe_shaping(
+            &self.description,
+            self.format.as_ref(),
+            self.info.capabilities.function_calling,
+            true,
+        );
         self
     }
 
@@ -391,51 +409,10 @@ impl LlmEngine {
     /// The prompt as the template gets it: when the template cannot render
     /// function declarations, calls and results, they become text.
     fn with_inline_tools(&self, prompt: &Prompt) -> Option<Prompt> {
-        let has_tool_turns = prompt.turns.iter().any(|t| {
-            t.segments
-                .iter()
-                .any(|s| matches!(s, Segment::ToolCall { .. } | Segment::ToolResult { .. }))
-        });
-        if self.native_tools || (prompt.tools.is_empty() && !has_tool_turns) {
+        if self.native_tools {
             return None;
         }
-        let mut out = prompt.clone();
-        if !prompt.tools.is_empty() {
-            let decls: Vec<serde_json::Value> = prompt
-                .tools
-                .iter()
-                .map(|t| {
-                    serde_json::json!({"name": t.name, "description": t.description,
-                        "parameters": t.parameters.clone().unwrap_or_else(|| serde_json::json!({"type": "object"}))})
-                })
-                .collect();
-            let mut text = out.system.take().map(|s| s + "\n\n").unwrap_or_default();
-            text.push_str("You may call these functions:\n");
-            for d in decls {
-                text.push_str(&d.to_string());
-                text.push('\n');
-            }
-            text.push_str("To call one, answer with <tool_call>\n{\"name\": <function name>, \"arguments\": <arguments object>}\n</tool_call>");
-            out.system = Some(text);
-        }
-        out.tools.clear();
-        for turn in &mut out.turns {
-            for seg in &mut turn.segments {
-                let text = match seg {
-                    Segment::ToolCall { name, args, .. } => format!(
-                        "<tool_call>\n{}\n</tool_call>",
-                        serde_json::json!({"name": name, "arguments": args})
-                    ),
-                    Segment::ToolResult { name, response, .. } => format!(
-                        "<tool_response>\n{}\n</tool_response>",
-                        serde_json::json!({"name": name, "response": response})
-                    ),
-                    _ => continue,
-                };
-                *seg = Segment::Text(text);
-            }
-        }
-        Some(out)
+        crate::inline_tools::tools_as_text(prompt)
     }
 
     /// The prompt's tokens, what the runner prefills when it holds media,
@@ -449,19 +426,26 @@ impl LlmEngine {
         let prompt = videos.as_ref().unwrap_or(prompt);
         let inlined = self.with_inline_tools(prompt);
         let prompt = inlined.as_ref().unwrap_or(prompt);
+        let moved = (self.format.shaping().move_system_media
+            && prompt
+                .system
+                .iter()
+                .any(|s| matches!(s, Segment::Media { .. })))
+        .then(|| {
+            let mut moved = prompt.clone();
+            system_media_to_first_user(&mut moved);
+            moved
+        });
+        let prompt = moved.as_ref().unwrap_or(prompt);
         let (expanded, documents) = expand_documents(prompt);
         let prompt = expanded.as_ref().unwrap_or(prompt);
         let has_media = prompt
-            .turns
-            .iter()
-            .flat_map(|t| &t.segments)
+            .segments()
             .any(|s| matches!(s, Segment::Media { .. }));
         let (tokens, media, mut counts) = if has_media {
             let (tokens, out) = self.media_tokens(prompt, options)?;
             let kinds: Vec<&str> = prompt
-                .turns
-                .iter()
-                .flat_map(|t| &t.segments)
+                .segments()
                 .filter_map(|s| match s {
                     Segment::Media { mime_type, .. } => Some(mime_type.as_str()),
                     _ => None,
@@ -537,12 +521,18 @@ impl LlmEngine {
         let marker = reader.marker();
         let mut marked = prompt.clone();
         let mut media: Vec<(String, Arc<Vec<u8>>, Option<u32>)> = Vec::new();
-        for (index, turn) in marked.turns.iter_mut().enumerate() {
-            for seg in &mut turn.segments {
+        let system = marked.system.iter_mut().map(|s| (None, s));
+        let turns = marked
+            .turns
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(i, t)| t.segments.iter_mut().map(move |s| (Some(i), s)));
+        for (index, seg) in system.chain(turns) {
+            {
                 match seg {
                     Segment::Text(t) if t.contains(marker) => {
                         return Err(EngineError::InvalidRequest {
-                            field: Some(Field::TurnParts(index)),
+                            field: Some(index.map_or(Field::SystemInstruction, Field::TurnParts)),
                             message: format!(
                                 "text may not contain {marker:?}: this model's projector reads it as the place of an image"
                             ),
@@ -559,12 +549,6 @@ impl LlmEngine {
                     _ => {}
                 }
             }
-        }
-        if marked.system.as_deref().is_some_and(|s| s.contains(marker)) {
-            return Err(EngineError::InvalidRequest {
-                field: Some(Field::SystemInstruction),
-                message: format!("the system instruction may not contain {marker:?}"),
-            });
         }
         let text = self.format.render(&marked, options)?;
         if text.matches(marker).count() != media.len() {
@@ -774,13 +758,15 @@ impl Engine for LlmEngine {
 
 impl PromptFormat for ChatTemplate {
     fn render(&self, prompt: &Prompt, options: &RenderOptions) -> Result<String, EngineError> {
-        let (messages, tools) = hf_messages(prompt).map_err(template_error)?;
         let mut extra = serde_json::Map::new();
         if let Some(on) = options.enable_thinking {
             extra.insert("enable_thinking".into(), serde_json::Value::Bool(on));
         }
-        ChatTemplate::render(self, &messages, tools.as_deref(), true, &extra)
-            .map_err(template_error)
+        self.render_prompt(prompt, &extra).map_err(template_error)
+    }
+
+    fn shaping(&self) -> Shaping {
+        ChatTemplate::shaping(self)
     }
 
     fn supports_thinking(&self) -> bool {
@@ -790,6 +776,25 @@ impl PromptFormat for ChatTemplate {
     fn tool_dialect(&self) -> Option<Dialect> {
         ChatTemplate::tool_dialect(self)
     }
+}
+
+/// The model's description, and what hearth does to conversations for its
+/// chat template (`GET models/{m}` says it).
+fn describe_shaping(
+    description: &str,
+    format: &dyn PromptFormat,
+    calls: bool,
+    media: bool,
+) -> String {
+    let mut clauses = format.shaping().describe(media);
+    if calls && format.tool_dialect().is_none() {
+        clauses.push("function declarations, calls and responses are written into the prompt as text (the template renders none)");
+    }
+    if clauses.is_empty() {
+        return description.to_owned();
+    }
+    let sep = if description.is_empty() { "" } else { " " };
+    format!("{description}{sep}Chat template: {}.", clauses.join("; "))
 }
 
 /// The model's thinking markup, found in its vocabulary: Qwen 3's
@@ -819,9 +824,14 @@ fn think_markers(tokenizer: &dyn Tokenizer) -> Option<ThinkMarkers> {
 
 fn template_error(e: TemplateError) -> EngineError {
     match e {
+        // What hearth reshapes (a system role, alternation, several calls,
+        // call ids) never gets here; what is left the template cannot
+        // express at all.
         TemplateError::Raised(m) => EngineError::InvalidRequest {
             field: Some(Field::Contents),
-            message: format!("the model's chat template refuses this conversation: {m}"),
+            message: format!(
+                "this model's chat template cannot express this conversation, even reshaped as hearth reshapes conversations for it (the template says: {m})"
+            ),
         },
         TemplateError::Unsupported(m) => EngineError::InvalidRequest {
             field: Some(Field::Contents),
@@ -895,6 +905,13 @@ fn expand_documents(prompt: &Prompt) -> (Option<Prompt>, DocumentItems) {
     if !has_documents {
         return (None, items);
     }
+    // The system instruction's media come first in the prompt.
+    items.media = prompt
+        .system
+        .iter()
+        .filter(|s| matches!(s, Segment::Media { .. }))
+        .map(|_| false)
+        .collect();
     let mut out = prompt.clone();
     let (mut with, mut without) = (prompt.clone(), prompt.clone());
     let mut has_text = false;

@@ -129,7 +129,7 @@ struct ByteChat {
 impl PromptFormat for ByteChat {
     fn render(&self, prompt: &Prompt, _: &RenderOptions) -> Result<String, EngineError> {
         let mut out = String::new();
-        if let Some(s) = &prompt.system {
+        if let Some(s) = prompt.system_text() {
             out.push_str(&format!("<system> {s}\n"));
         }
         for turn in &prompt.turns {

@@ -111,7 +111,7 @@ fn audio_engine() -> hearth_engine::llm::LlmEngine {
 
 fn audio_prompt(text: &str, mime: &str, bytes: Vec<u8>) -> Prompt {
     Prompt {
-        system: None,
+        system: Vec::new(),
         turns: vec![Turn {
             role: Role::User,
             segments: vec![

@@ -59,7 +59,7 @@ fn tools() -> Vec<ToolSpec> {
 
 fn request(seed: u64) -> GenerateRequest {
     let mut prompt = Prompt::user("Weather in Paris?");
-    prompt.system = Some("Be brief.".into());
+    prompt.system = vec![Segment::Text("Be brief.".into())];
     prompt.tools = tools();
     GenerateRequest {
         sampling: SamplingParams {

@@ -135,7 +135,7 @@ fn vision_engine() -> hearth_engine::llm::LlmEngine {
 
 fn image_prompt(text: &str, png: Vec<u8>) -> Prompt {
     Prompt {
-        system: None,
+        system: Vec::new(),
         turns: vec![Turn {
             role: Role::User,
             segments: vec![
@@ -210,7 +210,7 @@ fn document_pages_count_as_documents() {
         DocumentPart::Text("\nThe cat is named Biscuit.\n".into()),
     ]);
     let prompt = Prompt {
-        system: None,
+        system: Vec::new(),
         turns: vec![Turn {
             role: Role::User,
             segments: vec![

@@ -57,12 +57,11 @@ pub async fn dispatch(
             query(&uri, &[])?;
             let bytes = bytes?;
             let req: CountTokensRequest = state.prepare(move || parse_json(&bytes)).await?;
-            let contents = req.contents.iter().flatten();
-            let nested = req
-                .generate_content_request
-                .iter()
-                .flat_map(|g| &g.contents);
-            let mut files = file_parts(&state, contents.chain(nested)).await?;
+            let mut read: Vec<&hearth_wire::Content> = req.contents.iter().flatten().collect();
+            if let Some(g) = &req.generate_content_request {
+                read.extend(g.contents.iter().chain(&g.system_instruction));
+            }
+            let mut files = file_parts(&state, read).await?;
             let contents = match (&req.contents, &req.generate_content_request) {
                 (Some(c), _) => c.as_slice(),
                 (None, Some(g)) => g.contents.as_slice(),
@@ -79,7 +78,8 @@ pub async fn dispatch(
             query(&uri, &[])?;
             let bytes = bytes?;
             let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
-            let mut files = file_parts(&state, &req.contents).await?;
+            let mut files =
+                file_parts(&state, req.contents.iter().chain(&req.system_instruction)).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;
             read_videos(&req.contents, engine.info(), &mut files).await?;
             let id = engine.info().id.clone();
@@ -104,7 +104,8 @@ pub async fn dispatch(
             };
             let bytes = bytes?;
             let req: GenerateContentRequest = state.prepare(move || parse_json(&bytes)).await?;
-            let mut files = file_parts(&state, &req.contents).await?;
+            let mut files =
+                file_parts(&state, req.contents.iter().chain(&req.system_instruction)).await?;
             read_documents(&state, &req.contents, engine.info(), &mut files).await?;
             read_videos(&req.contents, engine.info(), &mut files).await?;
             let id = engine.info().id.clone();

@@ -44,7 +44,8 @@ pub(super) fn normalize(messages: &[Value]) -> Result<Vec<Value>, TemplateError>
 
 /// The engine's [`Prompt`] as HF/OpenAI chat messages plus tool specs, the
 /// input of [`ChatTemplate::render`](super::ChatTemplate::render):
-/// - the system instruction becomes a leading `{"role": "system"}` message;
+/// - the system instruction becomes a leading `{"role": "system"}` message
+///   (its text segments joined with `""`);
 /// - a user turn becomes `{"role": "user", "content"}` (its consecutive text
 ///   segments joined with `""`), and each tool result in it a
 ///   `{"role": "tool", "tool_call_id"?, "name", "content"}` message whose
@@ -60,8 +61,24 @@ pub(super) fn normalize(messages: &[Value]) -> Result<Vec<Value>, TemplateError>
 /// Media segments are [`TemplateError::Unsupported`] for now.
 pub fn hf_messages(prompt: &Prompt) -> Result<(Vec<Value>, Option<Vec<Value>>), TemplateError> {
     let mut messages = Vec::new();
-    if let Some(system) = &prompt.system {
-        messages.push(json!({"role": "system", "content": system}));
+    if !prompt.system.is_empty() {
+        let mut content = String::new();
+        for segment in &prompt.system {
+            match segment {
+                Segment::Text(t) => content.push_str(t),
+                Segment::Media { mime_type, .. } => {
+                    return Err(TemplateError::Unsupported(format!(
+                        "the system instruction holds {mime_type} media; chat templates take text only for now"
+                    )))
+                }
+                _ => {
+                    return Err(TemplateError::Unsupported(
+                        "the system instruction holds text and media only".into(),
+                    ))
+                }
+            }
+        }
+        messages.push(json!({"role": "system", "content": content}));
     }
     for (index, turn) in prompt.turns.iter().enumerate() {
         match turn.role {

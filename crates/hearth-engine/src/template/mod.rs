@@ -25,17 +25,21 @@
 //! raises), and Python tuples (from `|items`) print as lists.
 
 pub mod builtin;
+mod caps;
 mod clock;
 mod env;
 mod messages;
 mod python;
+mod shape;
 
 use std::collections::BTreeMap;
 
 use minijinja::{Environment, Value};
 
+pub use caps::{CallIds, Shaping};
 pub use clock::{CivilDateTime, Clock};
 pub use messages::hf_messages;
+pub use shape::system_media_to_first_user;
 
 /// The name the template is stored under inside its environment.
 const TEMPLATE_NAME: &str = "chat_template";
@@ -89,6 +93,7 @@ pub struct ChatTemplate {
     thinking: bool,
     tools: bool,
     dialect: Option<crate::output::Dialect>,
+    shaping: Shaping,
 }
 
 impl std::fmt::Debug for ChatTemplate {
@@ -98,6 +103,7 @@ impl std::fmt::Debug for ChatTemplate {
             .field("eos_token", &self.eos_token)
             .field("thinking", &self.thinking)
             .field("tools", &self.tools)
+            .field("shaping", &self.shaping)
             .finish_non_exhaustive()
     }
 }
@@ -131,7 +137,7 @@ impl ChatTemplate {
         } else {
             None
         };
-        Ok(ChatTemplate {
+        let mut template = ChatTemplate {
             env,
             bos_token: bos_token.to_owned(),
             eos_token: eos_token.to_owned(),
@@ -139,7 +145,49 @@ impl ChatTemplate {
             thinking,
             tools,
             dialect,
-        })
+            shaping: Shaping::default(),
+        };
+        template.shaping = Shaping::probe(&template, dialect.is_some());
+        Ok(template)
+    }
+
+    /// How conversations are reshaped before this template renders them.
+    pub fn shaping(&self) -> Shaping {
+        self.shaping
+    }
+
+    /// Renders the engine's `prompt` (its media already replaced by the
+    /// reader's marker text) reshaped into what the template accepts
+    /// ([`Shaping`]), with the generation prompt. A template that drops the
+    /// system message in this conversation (Mistral's keeps it only with a
+    /// last user turn) gets it at the head of the first user turn instead.
+    pub fn render_prompt(
+        &self,
+        prompt: &crate::contract::Prompt,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, TemplateError> {
+        let (messages, tools) = hf_messages(prompt)?;
+        let system = messages
+            .first()
+            .filter(|m| m["role"] == "system")
+            .and_then(|m| m["content"].as_str())
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        let shaped = shape::shape(messages.clone(), &self.shaping);
+        let out = self.render(&shaped, tools.as_deref(), true, extra)?;
+        if self.shaping.fold_system || system.is_empty() || out.contains(&system) {
+            return Ok(out);
+        }
+        let folded = Shaping {
+            fold_system: true,
+            ..self.shaping
+        };
+        self.render(
+            &shape::shape(messages, &folded),
+            tools.as_deref(),
+            true,
+            extra,
+        )
     }
 
     /// Replaces the clock behind `strftime_now` (tests fix "now").

@@ -234,7 +234,7 @@ fn text(s: &str) -> Segment {
 
 fn weather_prompt() -> Prompt {
     Prompt {
-        system: Some("Be brief.".to_owned()),
+        system: vec![Segment::Text("Be brief.".to_owned())],
         turns: vec![
             Turn {
                 role: Role::User,
@@ -332,7 +332,7 @@ fn hf_messages_maps_every_segment() {
 #[test]
 fn hf_messages_without_tools_gives_none() {
     let prompt = Prompt {
-        system: None,
+        system: Vec::new(),
         turns: vec![Turn {
             role: Role::User,
             segments: vec![text("Hi")],
@@ -347,7 +347,7 @@ fn hf_messages_without_tools_gives_none() {
 #[test]
 fn hf_messages_rejects_media() {
     let prompt = Prompt {
-        system: None,
+        system: Vec::new(),
         turns: vec![Turn {
             role: Role::User,
             segments: vec![

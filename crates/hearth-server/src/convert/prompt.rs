@@ -72,7 +72,7 @@ pub fn prompt_from_contents(
         turns.push(turn(i, content, info, files)?);
     }
     Ok(Prompt {
-        system: system_text(system)?,
+        system: system_segments(system, info, files)?,
         turns,
         tools,
     })
@@ -492,23 +492,59 @@ fn decode_bytes(field: &str, data: &str) -> Result<Vec<u8>, ApiError> {
     })
 }
 
-fn system_text(system: Option<&Content>) -> Result<Option<String>, ApiError> {
+/// The system instruction: its text parts (joined by line breaks, as they
+/// always were) and, for a model that reads them, images and audio, inline
+/// or uploaded. PDFs and videos belong in `contents`.
+fn system_segments(
+    system: Option<&Content>,
+    info: &ModelInfo,
+    files: &FileParts,
+) -> Result<Vec<Segment>, ApiError> {
     let Some(content) = system else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let mut texts = Vec::new();
+    let mut segments: Vec<Segment> = Vec::new();
     for (j, part) in content.parts.iter().enumerate() {
-        match (&part.text, part.data_fields().len()) {
-            (Some(t), 1) => texts.push(t.as_str()),
-            _ => {
+        let at = format!("system_instruction.parts[{j}]");
+        let mime = match (&part.inline_data, &part.file_data) {
+            (Some(blob), _) => Some(blob.mime_type.clone()),
+            (None, Some(fd)) => file_id_from_uri(&fd.file_uri)
+                .and_then(|id| files.get(&id))
+                .map(|f| f.mime_type.clone()),
+            (None, None) => None,
+        };
+        let media = part.inline_data.is_some() || part.file_data.is_some();
+        if part.data_fields().len() != 1 || !(part.text.is_some() || media) {
+            return Err(ApiError::field(
+                &at,
+                "system instructions hold text, image and audio parts only",
+            ));
+        }
+        if let Some(m) = mime.map(|m| m.trim().to_ascii_lowercase()) {
+            if crate::documents::is_pdf(&m) || m.starts_with("video/") {
                 return Err(ApiError::field(
-                    &format!("system_instruction.parts[{j}]"),
-                    "system instructions hold text parts only",
-                ))
+                    &at,
+                    format!("{m} belongs in contents: system instructions hold text, image and audio parts only"),
+                ));
             }
         }
+        let seg = match &part.text {
+            Some(t) => Some(Segment::Text(t.clone())),
+            None => segment(&at, Role::User, part, info, files)?,
+        };
+        match seg {
+            Some(Segment::Text(t)) => match segments.last_mut() {
+                Some(Segment::Text(last)) => {
+                    last.push('\n');
+                    last.push_str(&t);
+                }
+                _ => segments.push(Segment::Text(t)),
+            },
+            Some(seg) => segments.push(seg),
+            None => {}
+        }
     }
-    Ok((!texts.is_empty()).then(|| texts.join("\n")))
+    Ok(segments)
 }
 
 /// tools -> the functions the model may call. Server-side tools are refused.
