@@ -8,17 +8,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::{fixed_now, real_templates_dir};
 use hearth_engine::inline_tools::tools_as_text;
-use hearth_engine::template::{system_media_to_first_user, ChatTemplate, CivilDateTime};
+use hearth_engine::template::{system_media_to_first_user, ChatTemplate};
 use hearth_engine::{Prompt, Role, Segment, ToolSpec, Turn};
 use serde_json::{json, Value};
 
+mod common;
+
 /// What the engine puts where a media item goes (the projector's marker).
 const MARKER: &str = "<__media__>";
-
-fn templates_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/chat-templates")
-}
 
 fn text(t: &str) -> Segment {
     Segment::Text(t.to_owned())
@@ -210,20 +209,9 @@ fn as_engine_renders(template: &ChatTemplate, prompt: &Prompt) -> Prompt {
     prompt
 }
 
-fn fixed_now() -> CivilDateTime {
-    CivilDateTime {
-        year: 2025,
-        month: 3,
-        day: 14,
-        hour: 10,
-        minute: 0,
-        second: 0,
-    }
-}
-
 #[test]
 fn every_gemini_conversation_renders_on_every_real_template() {
-    let dir = templates_dir();
+    let dir = real_templates_dir();
     let shapes = shapes();
     let Ok(entries) = fs::read_dir(&dir) else {
         println!(

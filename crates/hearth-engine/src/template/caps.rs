@@ -7,8 +7,6 @@
 
 use serde_json::{json, Value};
 
-use super::ChatTemplate;
-
 /// The form of function-call ids a template accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CallIds {
@@ -46,17 +44,20 @@ pub struct Shaping {
 }
 
 impl Shaping {
-    /// Probes `template`. `native_tools`: the template renders declarations,
-    /// calls and results itself (otherwise hearth writes them as text and
-    /// the call probes are moot).
-    pub(super) fn probe(template: &ChatTemplate, native_tools: bool) -> Shaping {
+    /// Probes a template through `render` (messages, tools -> the text
+    /// with the generation prompt, None when the template raises).
+    /// `native_tools`: the template renders declarations, calls and results
+    /// itself (otherwise hearth writes them as text and the call probes are
+    /// moot).
+    pub(super) fn probe(
+        render: impl Fn(&[Value], Option<&[Value]>) -> Option<String>,
+        native_tools: bool,
+    ) -> Shaping {
         let shows = |messages: Value, tools: Option<&[Value]>, texts: &[&str]| -> bool {
             let Value::Array(messages) = messages else {
                 return false;
             };
-            template
-                .render(&messages, tools, true, &serde_json::Map::new())
-                .is_ok_and(|out| texts.iter().all(|t| out.contains(t)))
+            render(&messages, tools).is_some_and(|out| texts.iter().all(|t| out.contains(t)))
         };
         let fold_system = !shows(json!([system(SYS), user(USER)]), None, &[SYS, USER]);
         let alternate = !shows(json!([user(USER), user(USER2)]), None, &[USER, USER2])

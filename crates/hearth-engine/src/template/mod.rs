@@ -147,7 +147,11 @@ impl ChatTemplate {
             dialect,
             shaping: Shaping::default(),
         };
-        template.shaping = Shaping::probe(&template, dialect.is_some());
+        let render = |messages: &[serde_json::Value], tools: Option<&[serde_json::Value]>| {
+            let extra = serde_json::Map::new();
+            template.render(messages, tools, true, &extra).ok()
+        };
+        template.shaping = Shaping::probe(render, dialect.is_some());
         Ok(template)
     }
 
