@@ -10,10 +10,9 @@ use common::*;
 use hearth_server::ServerConfig;
 use serde_json::Value;
 
-fn captures() -> Vec<(String, Value)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/captures");
+fn captures(root: &Path) -> Vec<(String, Value)> {
     let mut files = Vec::new();
-    collect(&root, &mut files);
+    collect(root, &mut files);
     assert!(!files.is_empty(), "no captures under {}", root.display());
     let mut out = Vec::new();
     for f in files {
@@ -62,6 +61,9 @@ fn expected(example: &str, path: &str, body: &Value) -> (StatusCode, &'static st
 
 #[tokio::test]
 async fn every_captured_sdk_request_gets_the_right_answer() {
+    let Some(root) = shared_captures("1 test replaying the SDKs' captured requests") else {
+        return;
+    };
     let st = state_with(
         vec![engine(true)],
         ServerConfig {
@@ -70,7 +72,7 @@ async fn every_captured_sdk_request_gets_the_right_answer() {
         },
     );
     let mut replayed = 0;
-    for (example, rec) in captures() {
+    for (example, rec) in captures(&root) {
         let path = rec["path"].as_str().expect("path");
         let query = rec["query"].as_str().unwrap_or_default();
         if path.contains("/files") {

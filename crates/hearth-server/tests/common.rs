@@ -137,3 +137,18 @@ pub fn text_of(chunks: &[Value]) -> String {
         .filter_map(|p| p["text"].as_str().map(String::from))
         .collect()
 }
+
+/// ../shared/spec/captures (the SDK requests recorded beside the checkout),
+/// or None, said in one line, when ../shared is not there (a lone clone).
+pub fn shared_captures(skipped: &str) -> Option<std::path::PathBuf> {
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/captures");
+    if root.is_dir() {
+        return Some(root);
+    }
+    println!(
+        "skipped: {skipped}: {} is not beside this checkout",
+        root.display()
+    );
+    None
+}
