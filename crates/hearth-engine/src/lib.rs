@@ -5,6 +5,7 @@ pub mod contract;
 pub mod grammar;
 pub mod inline_tools;
 pub mod output;
+pub mod prompt_format;
 pub mod sampler;
 pub mod template;
 #[cfg(feature = "testing")]

@@ -9,37 +9,15 @@ use tokio::sync::mpsc;
 use crate::contract::*;
 use crate::grammar::{self, Grammars};
 use crate::output::{Dialect, OutputPlan, ThinkMarkers, ThinkPlan, ToolPlan};
+pub use crate::prompt_format::{PromptFormat, RenderOptions};
 use crate::replies::ReplyMemory;
 use crate::runner::{MediaItem, MediaReader, MediaTokens, Runner, Tokenizer};
 use crate::scheduler::{self, Job, SchedulerConfig};
-use crate::template::{system_media_to_first_user, ChatTemplate, Shaping, TemplateError};
+use crate::template::system_media_to_first_user;
 
 /// Builds the runner on the engine thread (llama.cpp contexts stay on the
 /// thread that made them); again after the thread recovered from a panic.
 pub type RunnerFactory = Box<dyn Fn() -> Result<Box<dyn Runner>, String> + Send>;
-
-/// How a prompt becomes text: the model's chat template.
-pub trait PromptFormat: Send + Sync {
-    fn render(&self, prompt: &Prompt, options: &RenderOptions) -> Result<String, EngineError>;
-    /// The template can switch thinking on and off.
-    fn supports_thinking(&self) -> bool;
-    /// How the template writes function calls, when it renders declarations
-    /// itself (None: hearth writes them into the system instruction).
-    fn tool_dialect(&self) -> Option<Dialect> {
-        None
-    }
-    /// How conversations are reshaped for the template.
-    fn shaping(&self) -> Shaping {
-        Shaping::default()
-    }
-}
-
-/// Template switches derived from the request.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RenderOptions {
-    /// Some(false): ask the template not to think (`enable_thinking=false`).
-    pub enable_thinking: Option<bool>,
-}
 
 /// Settings of an engine instance.
 #[derive(Debug, Clone)]
@@ -756,28 +734,6 @@ impl Engine for LlmEngine {
     }
 }
 
-impl PromptFormat for ChatTemplate {
-    fn render(&self, prompt: &Prompt, options: &RenderOptions) -> Result<String, EngineError> {
-        let mut extra = serde_json::Map::new();
-        if let Some(on) = options.enable_thinking {
-            extra.insert("enable_thinking".into(), serde_json::Value::Bool(on));
-        }
-        self.render_prompt(prompt, &extra).map_err(template_error)
-    }
-
-    fn shaping(&self) -> Shaping {
-        ChatTemplate::shaping(self)
-    }
-
-    fn supports_thinking(&self) -> bool {
-        ChatTemplate::supports_thinking(self)
-    }
-
-    fn tool_dialect(&self) -> Option<Dialect> {
-        ChatTemplate::tool_dialect(self)
-    }
-}
-
 /// The model's description, and what hearth does to conversations for its
 /// chat template (`GET models/{m}` says it).
 fn describe_shaping(
@@ -820,25 +776,6 @@ fn think_markers(tokenizer: &dyn Tokenizer) -> Option<ThinkMarkers> {
         });
     }
     None
-}
-
-fn template_error(e: TemplateError) -> EngineError {
-    match e {
-        // What hearth reshapes (a system role, alternation, several calls,
-        // call ids) never gets here; what is left the template cannot
-        // express at all.
-        TemplateError::Raised(m) => EngineError::InvalidRequest {
-            field: Some(Field::Contents),
-            message: format!(
-                "this model's chat template cannot express this conversation, even reshaped as hearth reshapes conversations for it (the template says: {m})"
-            ),
-        },
-        TemplateError::Unsupported(m) => EngineError::InvalidRequest {
-            field: Some(Field::Contents),
-            message: m,
-        },
-        other => EngineError::Internal(format!("chat template: {other}")),
-    }
 }
 
 /// What [`expand_documents`] took out of a prompt's documents.

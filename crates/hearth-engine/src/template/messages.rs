@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::error::TemplateError;
 use super::python::json_dumps;
-use super::TemplateError;
 use crate::contract::{DocumentPart, Prompt, Role, Segment, ToolSpec, Turn};
 
 /// Names a message's reasoning may come under; transformers copies the

@@ -28,6 +28,7 @@ pub mod builtin;
 mod caps;
 mod clock;
 mod env;
+mod error;
 mod messages;
 mod python;
 mod shape;
@@ -36,8 +37,13 @@ use std::collections::BTreeMap;
 
 use minijinja::{Environment, Value};
 
+use crate::contract::{EngineError, Field, Prompt};
+use crate::output::Dialect;
+use crate::prompt_format::{PromptFormat, RenderOptions};
+
 pub use caps::{CallIds, Shaping};
 pub use clock::{CivilDateTime, Clock};
+pub use error::TemplateError;
 pub use messages::hf_messages;
 pub use shape::system_media_to_first_user;
 
@@ -66,23 +72,6 @@ pub const FALLBACK_TEMPLATE: &str = "\
 {%- if add_generation_prompt %}
     {{- '<|im_start|>assistant\\n' }}
 {%- endif %}";
-
-/// Why a chat template could not be compiled or rendered.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum TemplateError {
-    /// The template source does not parse.
-    #[error("chat template syntax error: {0}")]
-    Syntax(String),
-    /// Rendering failed (an undefined value misused, a type error, ...).
-    #[error("chat template rendering failed: {0}")]
-    Render(String),
-    /// The template called `raise_exception(message)`; this is its message.
-    #[error("chat template rejected the conversation: {0}")]
-    Raised(String),
-    /// The conversation holds something templates cannot express yet.
-    #[error("unsupported in a chat template: {0}")]
-    Unsupported(String),
-}
 
 /// A compiled chat template with the special tokens it is rendered with.
 pub struct ChatTemplate {
@@ -284,6 +273,47 @@ fn render_error(err: minijinja::Error) -> TemplateError {
         source = cause.source();
     }
     TemplateError::Render(describe(&err))
+}
+
+impl PromptFormat for ChatTemplate {
+    fn render(&self, prompt: &Prompt, options: &RenderOptions) -> Result<String, EngineError> {
+        let mut extra = serde_json::Map::new();
+        if let Some(on) = options.enable_thinking {
+            extra.insert("enable_thinking".into(), serde_json::Value::Bool(on));
+        }
+        self.render_prompt(prompt, &extra).map_err(template_error)
+    }
+
+    fn shaping(&self) -> Shaping {
+        ChatTemplate::shaping(self)
+    }
+
+    fn supports_thinking(&self) -> bool {
+        ChatTemplate::supports_thinking(self)
+    }
+
+    fn tool_dialect(&self) -> Option<Dialect> {
+        ChatTemplate::tool_dialect(self)
+    }
+}
+
+fn template_error(e: TemplateError) -> EngineError {
+    match e {
+        // What hearth reshapes (a system role, alternation, several calls,
+        // call ids) never gets here; what is left the template cannot
+        // express at all.
+        TemplateError::Raised(m) => EngineError::InvalidRequest {
+            field: Some(Field::Contents),
+            message: format!(
+                "this model's chat template cannot express this conversation, even reshaped as hearth reshapes conversations for it (the template says: {m})"
+            ),
+        },
+        TemplateError::Unsupported(m) => EngineError::InvalidRequest {
+            field: Some(Field::Contents),
+            message: m,
+        },
+        other => EngineError::Internal(format!("chat template: {other}")),
+    }
 }
 
 #[cfg(test)]
