@@ -17,11 +17,17 @@
 //!   prefix and another sequence in the batch change nothing; chunking does;
 //! - per-sequence streams, `exact`: bit-identical for a cached prefix (90 or
 //!   n-1 tokens), chunks of 32 / 64 / 200+25, another sequence in the batch,
-//!   and 12 greedy tokens alone vs beside 5 other sequences; but a prompt
-//!   token decoded alone mid-prompt (chunks 100, 1, 1, rest; or token by
-//!   token) differs: small and large matrix products take different kernels
-//!   (llamafile's sgemm, compiled in by default, has no runtime switch
-//!   llama.cpp exposes).
+//!   and 12 greedy tokens alone vs beside 5 other sequences (whose contexts
+//!   were shorter); but a prompt token decoded alone at some positions
+//!   differs (chunks 100, 1, rest: yes; 200, 1, rest and 223, 1, rest: no;
+//!   100, 2, rest: no; token by token: yes). The likely cause is the length
+//!   of attention's reductions (llama.cpp attends over the cells in use,
+//!   padded, so a row's sums split between SIMD lanes and a scalar tail at
+//!   a length set by the batch, other sequences' contexts included); a
+//!   fixed reduction length is not something llama.cpp's API offers.
+//!   llamafile's sgemm (compiled in by default; `ggml_backend_cpu_set_use_ref`
+//!   turns it off, but llama.cpp's context does not expose its CPU backend)
+//!   is the other suspect for small vs large batches.
 
 use hearth_engine::runner::{BatchToken, Runner};
 use hearth_llama::{backend, load_model, ContextOptions, LlamaRunner};
@@ -122,6 +128,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("1 token then the rest", 1, vec![1, 512], None),
         ("2 tokens then the rest", 1, vec![2, 512], None),
         ("100, 1, 1, then the rest", 1, vec![100, 1, 1, 512], None),
+        ("100, 1, then the rest", 1, vec![100, 1, 512], None),
+        ("100, 2, then the rest", 1, vec![100, 2, 512], None),
+        ("100, 3, then the rest", 1, vec![100, 3, 512], None),
+        ("200, 1, then the rest", 1, vec![200, 1, 512], None),
+        ("223, 1, then the rest", 1, vec![n - 2, 1, 512], None),
     ] {
         r.seq_remove(seq, 0, None);
         if let Some(o) = extra {
