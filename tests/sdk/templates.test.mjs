@@ -139,6 +139,23 @@ test("gemma3v-f32: an image in the system instruction is read (counted as IMAGE)
   assert.ok(image?.tokenCount > 0, `image tokens counted: ${JSON.stringify(response.usageMetadata.promptTokensDetails)}`);
 });
 
+test("gemma3v-f32: an image in the system instruction beside a PDF in contents (IMAGE and DOCUMENT counted)", async () => {
+  const png = readFileSync(new URL("../../testdata/images/gemma3v-test.png", import.meta.url)).toString("base64");
+  const pdf = readFileSync(new URL("../../testdata/documents/fact.pdf", import.meta.url)).toString("base64");
+  const response = await ai.models.generateContent({
+    model: "gemma3v-f32",
+    contents: [{ role: "user", parts: [{ inlineData: { mimeType: "application/pdf", data: pdf } }, { text: "Summarise it." }] }],
+    config: {
+      systemInstruction: { parts: [{ text: "Pictures look like this:" }, { inlineData: { mimeType: "image/png", data: png } }] },
+      maxOutputTokens: MAX,
+      seed: SEED,
+    },
+  });
+  assertReply(response);
+  const modalities = Object.fromEntries((response.usageMetadata.promptTokensDetails ?? []).map((d) => [d.modality, d.tokenCount]));
+  assert.ok(modalities.IMAGE > 0 && modalities.DOCUMENT > 0, JSON.stringify(modalities));
+});
+
 test("a PDF in the system instruction is a 400 that names the part", async () => {
   await assert.rejects(
     ai.models.generateContent({

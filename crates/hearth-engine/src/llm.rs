@@ -506,26 +506,24 @@ impl LlmEngine {
             .enumerate()
             .flat_map(|(i, t)| t.segments.iter_mut().map(move |s| (Some(i), s)));
         for (index, seg) in system.chain(turns) {
-            {
-                match seg {
-                    Segment::Text(t) if t.contains(marker) => {
-                        return Err(EngineError::InvalidRequest {
-                            field: Some(index.map_or(Field::SystemInstruction, Field::TurnParts)),
-                            message: format!(
-                                "text may not contain {marker:?}: this model's projector reads it as the place of an image"
-                            ),
-                        })
-                    }
-                    Segment::Media {
-                        mime_type,
-                        data,
-                        tokens,
-                    } => {
-                        media.push((mime_type.clone(), data.clone(), *tokens));
-                        *seg = Segment::Text(marker.to_string());
-                    }
-                    _ => {}
+            match seg {
+                Segment::Text(t) if t.contains(marker) => {
+                    return Err(EngineError::InvalidRequest {
+                        field: Some(index.map_or(Field::SystemInstruction, Field::TurnParts)),
+                        message: format!(
+                            "text may not contain {marker:?}: this model's projector reads it as the place of an image"
+                        ),
+                    })
                 }
+                Segment::Media {
+                    mime_type,
+                    data,
+                    tokens,
+                } => {
+                    media.push((mime_type.clone(), data.clone(), *tokens));
+                    *seg = Segment::Text(marker.to_string());
+                }
+                _ => {}
             }
         }
         let text = self.format.render(&marked, options)?;
@@ -853,6 +851,15 @@ fn expand_documents(prompt: &Prompt) -> (Option<Prompt>, DocumentItems) {
     let (mut with, mut without) = (prompt.clone(), prompt.clone());
     let mut has_text = false;
     let placeholder = || Segment::Text("\u{fffc}".into());
+    // The views are rendered as text: the system instruction's media too
+    // become the placeholder.
+    for view in [&mut with, &mut without] {
+        for seg in &mut view.system {
+            if matches!(seg, Segment::Media { .. }) {
+                *seg = placeholder();
+            }
+        }
+    }
     for (k, turn) in out.turns.iter_mut().enumerate() {
         let mut segments = Vec::with_capacity(turn.segments.len());
         let (mut w, mut wo) = (Vec::new(), Vec::new());
