@@ -389,3 +389,58 @@ fn fallback_template_renders_chatml() {
         <|im_start|>user\nThanks<|im_end|>\n<|im_start|>assistant\n";
     assert_eq!(got, want);
 }
+
+/// A Gemma 2-style template: what it refuses is reshaped, and the probes say so.
+#[test]
+fn a_template_without_a_system_role_gets_the_system_in_the_first_user_turn() {
+    let source = "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('alternate!') }}{% endif %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}<assistant>";
+    let template = ChatTemplate::new(source, "<s>", "</s>").expect("compiles");
+    let shaping = template.shaping();
+    assert!(shaping.fold_system && shaping.alternate, "{shaping:?}");
+    let prompt = Prompt {
+        system: vec![text("You are a cat.")],
+        turns: vec![
+            Turn {
+                role: Role::User,
+                segments: vec![text("Hello")],
+            },
+            Turn {
+                role: Role::User,
+                segments: vec![text("there")],
+            },
+        ],
+        tools: Vec::new(),
+    };
+    let out = template
+        .render_prompt(&prompt, &serde_json::Map::new())
+        .expect("reshaped, it renders");
+    assert_eq!(
+        out,
+        "<s><user>You are a cat.\n\nHello\n\nthere\n<assistant>"
+    );
+}
+
+/// What no reshaping can express is a 400 on contents that says so, with the
+/// template's words as the detail.
+#[test]
+fn a_conversation_no_reshaping_can_express_is_a_400_on_contents() {
+    use crate::prompt_format::{PromptFormat, RenderOptions};
+    use crate::{EngineError, Field};
+    let source = "{% for m in messages %}{% if 'forbidden' in m['content'] %}{{ raise_exception('no forbidden words') }}{% endif %}{{ m['content'] }}{% endfor %}";
+    let template = ChatTemplate::new(source, "", "").expect("compiles");
+    let err = PromptFormat::render(
+        &template,
+        &Prompt::user("a forbidden word"),
+        &RenderOptions::default(),
+    )
+    .expect_err("refused");
+    let EngineError::InvalidRequest { field, message } = err else {
+        panic!("expected a 400, got {err:?}");
+    };
+    assert_eq!(field, Some(Field::Contents));
+    assert!(
+        message.starts_with("this model's chat template cannot express this conversation")
+            && message.ends_with("(the template says: no forbidden words)"),
+        "{message}"
+    );
+}
