@@ -7,27 +7,31 @@
 //! `exact`: F32 KV cache and no flash attention; `per-sequence`: one KV stream
 //! per sequence (hearth's `--kv-per-sequence`) instead of one shared buffer.
 //!
-//! Seen on 2026-12-08 (2 cores, SmolLM2-135M-Instruct Q4_1, 225-token prompt):
-//! - shared buffer, either mode: every case differs (max |logit diff| 0.4 to
-//!   0.6), even the same prompt decoded again into another sequence: a
-//!   sequence's cells sit at other offsets of the buffer, so attention's
-//!   vectorised sums group them differently, and Q8 quantisation of the
-//!   activations amplifies the rounding;
-//! - per-sequence streams, default mode (F16 KV, flash attention): a cached
-//!   prefix and another sequence in the batch change nothing; chunking does;
-//! - per-sequence streams, `exact`: bit-identical for a cached prefix (90 or
-//!   n-1 tokens), chunks of 32 / 64 / 200+25, another sequence in the batch,
-//!   and 12 greedy tokens alone vs beside 5 other sequences (whose contexts
-//!   were shorter); but a prompt token decoded alone at some positions
-//!   differs (chunks 100, 1, rest: yes; 200, 1, rest and 223, 1, rest: no;
-//!   100, 2, rest: no; token by token: yes). The likely cause is the length
-//!   of attention's reductions (llama.cpp attends over the cells in use,
-//!   padded, so a row's sums split between SIMD lanes and a scalar tail at
-//!   a length set by the batch, other sequences' contexts included); a
-//!   fixed reduction length is not something llama.cpp's API offers.
-//!   llamafile's sgemm (compiled in by default; `ggml_backend_cpu_set_use_ref`
-//!   turns it off, but llama.cpp's context does not expose its CPU backend)
-//!   is the other suspect for small vs large batches.
+//! BASE_CHUNK=N compares against the prompt decoded in chunks of N instead
+//! of whole.
+//!
+//! Seen on 2026-12-08 (2 cores, SmolLM2-135M-Instruct Q4_1, 225-token prompt),
+//! and why, from llama.cpp's CPU kernels (ggml-cpu/ops.cpp, llamafile/sgemm.cpp):
+//! - One KV buffer for all sequences (hearth's default): every case differs
+//!   (max |logit diff| 0.4 to 0.6), even the same prompt decoded again into
+//!   another sequence (its cells at other offsets). Q8 quantisation of the
+//!   activations turns the last-bit differences into whole steps.
+//! - Per-sequence streams with flash attention (F16 KV, the default types):
+//!   flash attention takes 64 query rows of a stream or more as tiles
+//!   (`neq1 >= GGML_FA_TILE_Q`) and fewer row by row, with other rounding.
+//!   With BASE_CHUNK=32, chunks of 16, 32, 63 and token by token are bit-
+//!   identical, and a cached prefix and batch company change nothing; any
+//!   chunk of 64 rows or more differs. So every decode call holding at most
+//!   63 rows of a sequence makes prefill, cache hits (generated tokens
+//!   included) and company agree. One more path remains: a lone single-row
+//!   decode (one stream, `neq1 == 1 && neq3 == 1`) over 512 KV cells or more
+//!   splits the KV between threads and combines partial sums, which a decode
+//!   beside another stream does not (not reached by this 237-cell test).
+//! - Per-sequence streams, `exact` (F32 KV, no flash attention): cached
+//!   prefixes, chunks of 2 rows or more and company agree, but a prompt row
+//!   decoded alone can differ: llamafile's sgemm is used only for 2 rows or
+//!   more (`n < 2` returns false), so attention's V product takes another
+//!   kernel for one row.
 
 use hearth_engine::runner::{BatchToken, Runner};
 use hearth_llama::{backend, load_model, ContextOptions, LlamaRunner};
@@ -103,7 +107,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         last
     };
-    let whole = run(&mut r, 0, &[n], None);
+    let base: usize = std::env::var("BASE_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n);
+    let whole = run(&mut r, 0, &[base], None);
     let diff = |a: &[f32], b: &[f32]| {
         a.iter()
             .zip(b)
@@ -118,6 +126,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for (name, seq, chunks, extra) in [
         ("whole again", 4u32, vec![n], None),
+        ("chunks of 16", 2, vec![16], None),
+        ("chunks of 63", 2, vec![63], None),
+        ("prefix 90 then chunks of 32", 1u32, vec![90, 32], None),
         ("prefix 90 then rest", 1u32, vec![90, 512], None),
         ("chunks of 32", 2, vec![32], None),
         ("whole split 200+25", 2, vec![200, 25], None),
