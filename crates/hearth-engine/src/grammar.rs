@@ -39,13 +39,24 @@ impl TokenizerEnv for VocabEnv {
     }
 }
 
+/// Why a model's vocabulary cannot take grammars.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GrammarError {
+    /// Constrained text must be able to end.
+    #[error("the vocabulary has no end-of-generation token")]
+    NoEndToken,
+    /// llguidance refused the vocabulary.
+    #[error("llguidance: {0}")]
+    Llguidance(String),
+}
+
 /// Compiles grammars for one model. Built once, on first use.
 pub struct Grammars {
     factory: ParserFactory,
 }
 
 impl Grammars {
-    pub fn new(tokenizer: Arc<dyn Tokenizer>) -> Result<Self, String> {
+    pub fn new(tokenizer: Arc<dyn Tokenizer>) -> Result<Self, GrammarError> {
         let n = tokenizer.meta().vocab_size;
         let mut words = Vec::with_capacity(n);
         let mut ends = Vec::new();
@@ -59,14 +70,12 @@ impl Grammars {
             }
             words.push(bytes);
         }
-        let eos = *ends
-            .first()
-            .ok_or("the vocabulary has no end-of-generation token")?;
+        let eos = *ends.first().ok_or(GrammarError::NoEndToken)?;
         let info = TokRxInfo::new(n as u32, eos);
         let trie = TokTrie::from(&info, &words).with_eos_tokens(&ends);
         let env: TokEnv = Arc::new(VocabEnv { trie, tokenizer });
         let mut factory =
-            ParserFactory::new_simple(&env).map_err(|e| format!("llguidance: {e}"))?;
+            ParserFactory::new_simple(&env).map_err(|e| GrammarError::Llguidance(e.to_string()))?;
         factory.quiet();
         Ok(Grammars { factory })
     }

@@ -11,13 +11,13 @@ use crate::grammar::{self, Grammars};
 use crate::output::{Dialect, OutputPlan, ThinkMarkers, ThinkPlan, ToolPlan};
 pub use crate::prompt_format::{PromptFormat, RenderOptions};
 use crate::replies::ReplyMemory;
-use crate::runner::{MediaItem, MediaReader, MediaTokens, Runner, Tokenizer};
+use crate::runner::{MediaItem, MediaReader, MediaTokens, Runner, RunnerError, Tokenizer};
 use crate::scheduler::{self, Job, SchedulerConfig};
 use crate::template::system_media_to_first_user;
 
 /// Builds the runner on the engine thread (llama.cpp contexts stay on the
 /// thread that made them); again after the thread recovered from a panic.
-pub type RunnerFactory = Box<dyn Fn() -> Result<Box<dyn Runner>, String> + Send>;
+pub type RunnerFactory = Box<dyn Fn() -> Result<Box<dyn Runner>, RunnerError> + Send>;
 
 /// Settings of an engine instance.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ pub struct LlmEngine {
     dialect: Dialect,
     native_tools: bool,
     /// llguidance over this vocabulary, built on first use.
-    grammars: OnceLock<Result<Arc<Grammars>, String>>,
+    grammars: OnceLock<Result<Arc<Grammars>, grammar::GrammarError>>,
     /// The multimodal projector, when one is loaded.
     media: Option<Arc<dyn MediaReader>>,
     /// What the engine thread is doing ([`Engine::stats`]).
@@ -130,7 +130,7 @@ impl LlmEngine {
         let seq_ctx = ready_rx
             .recv()
             .map_err(|_| EngineError::Internal("the engine thread died while starting".into()))?
-            .map_err(EngineError::Internal)?;
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
         let vocab = tokenizer.meta().vocab_size as i32;
         let ends: Vec<i32> = (0..vocab).filter(|&t| tokenizer.is_end(t)).collect();
         let markers = format

@@ -29,6 +29,9 @@ pub enum RunnerError {
     NoKvRoom(String),
     #[error("{0}")]
     Decode(String),
+    /// The runner could not be set up (a llama.cpp context, its buffers).
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// Tokenization and vocabulary: read-only, shared across threads.

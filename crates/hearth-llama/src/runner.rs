@@ -153,7 +153,7 @@ impl LlamaRunner {
         model: &'static LlamaModel,
         backend: &LlamaBackend,
         opts: ContextOptions,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, RunnerError> {
         let n_ctx = opts.ctx_per_sequence.saturating_mul(opts.sequences);
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
@@ -172,9 +172,11 @@ impl LlamaRunner {
         } else {
             params
         };
-        let ctx = model
-            .new_context(backend, params)
-            .map_err(|e| format!("cannot create a llama.cpp context of {n_ctx} tokens: {e}"))?;
+        let ctx = model.new_context(backend, params).map_err(|e| {
+            RunnerError::Setup(format!(
+                "cannot create a llama.cpp context of {n_ctx} tokens: {e}"
+            ))
+        })?;
         // A token may belong to every sequence (shared prefixes).
         let batch = LlamaBatch::new(opts.batch as usize, opts.sequences.max(1) as i32);
         // Cells are shared between sequences only in one KV buffer with
