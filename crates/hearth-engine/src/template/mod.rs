@@ -156,7 +156,7 @@ impl ChatTemplate {
     /// last user turn) gets it at the head of the first user turn instead.
     pub fn render_prompt(
         &self,
-        prompt: &crate::contract::Prompt,
+        prompt: &Prompt,
         extra: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<String, TemplateError> {
         let (messages, tools) = hf_messages(prompt)?;
@@ -166,15 +166,18 @@ impl ChatTemplate {
             .and_then(|m| m["content"].as_str())
             .map(|s| s.trim().to_owned())
             .unwrap_or_default();
-        let shaped = shape::shape(messages.clone(), &self.shaping);
+        let shaped = shape::shape(messages, &self.shaping);
         let out = self.render(&shaped, tools.as_deref(), true, extra)?;
         if self.shaping.fold_system || system.is_empty() || out.contains(&system) {
             return Ok(out);
         }
+        // Rare: the messages are built again rather than kept for it (a
+        // prompt can be tens of megabytes).
         let folded = Shaping {
             fold_system: true,
             ..self.shaping
         };
+        let (messages, _) = hf_messages(prompt)?;
         self.render(
             &shape::shape(messages, &folded),
             tools.as_deref(),

@@ -444,3 +444,35 @@ fn a_conversation_no_reshaping_can_express_is_a_400_on_contents() {
         "{message}"
     );
 }
+
+/// A template that drops the system message in some conversations (Mistral
+/// Nemo's keeps it only before a last user turn): the rendering is redone
+/// with the system text at the head of the first user turn.
+#[test]
+fn a_system_message_the_template_drops_is_folded_into_the_first_user_turn() {
+    let source = "{% for m in messages %}{% if m['role'] != 'system' or messages|length == 2 %}[{{ m['role'] }}]{{ m['content'] }}{% endif %}{% endfor %}";
+    let template = ChatTemplate::new(source, "", "").expect("compiles");
+    assert!(!template.shaping().fold_system, "[system, user] keeps it");
+    let prompt = Prompt {
+        system: vec![text("Be a cat.")],
+        turns: vec![
+            Turn {
+                role: Role::User,
+                segments: vec![text("Hi")],
+            },
+            Turn {
+                role: Role::Model,
+                segments: vec![text("Meow")],
+            },
+            Turn {
+                role: Role::User,
+                segments: vec![text("Why?")],
+            },
+        ],
+        tools: Vec::new(),
+    };
+    let out = template
+        .render_prompt(&prompt, &serde_json::Map::new())
+        .expect("renders");
+    assert_eq!(out, "[user]Be a cat.\n\nHi[assistant]Meow[user]Why?");
+}
